@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/paging"
+)
+
+// CreateAgentInput is the request of create-agent.
+type CreateAgentInput struct {
+	Body struct {
+		Name  string `json:"name" minLength:"1" maxLength:"200" example:"Dana Reyes"`
+		Email string `json:"email" format:"email" maxLength:"320" example:"dana@support.example" doc:"Unique across agents, ignoring case."`
+	}
+}
+
+// UpdateAgentInput is the request of update-agent, a JSON merge patch.
+type UpdateAgentInput struct {
+	ID   string `path:"id" doc:"Agent ID."`
+	Body struct {
+		Name   Optional[string] `json:"name,omitempty" minLength:"1" maxLength:"200"`
+		Email  Optional[string] `json:"email,omitempty" format:"email" maxLength:"320"`
+		Active Optional[bool]   `json:"active,omitempty" doc:"false deactivates the agent; their tickets stay assigned."`
+	}
+}
+
+// ListAgentsInput is the request of list-agents.
+type ListAgentsInput struct {
+	ListParams
+	Sort   string `query:"sort" enum:"createdAt,-createdAt,updatedAt,-updatedAt" default:"createdAt" doc:"Order; a leading - sorts descending."`
+	Active bool   `query:"active" doc:"true lists active agents only."`
+}
+
+func registerAgents(api huma.API, h *handlers) {
+	huma.Register(api, secured(huma.Operation{
+		OperationID:   "create-agent",
+		Method:        http.MethodPost,
+		Path:          "/api/agents",
+		Summary:       "Create an agent",
+		Tags:          []string{"Agents"},
+		DefaultStatus: http.StatusCreated,
+		Errors:        []int{http.StatusConflict},
+	}), h.createAgent)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "list-agents",
+		Method:      http.MethodGet,
+		Path:        "/api/agents",
+		Summary:     "List agents",
+		Tags:        []string{"Agents"},
+	}), h.listAgents)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "get-agent",
+		Method:      http.MethodGet,
+		Path:        "/api/agents/{id}",
+		Summary:     "Get an agent",
+		Tags:        []string{"Agents"},
+		Errors:      []int{http.StatusNotFound},
+	}), h.getAgent)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "update-agent",
+		Method:      http.MethodPatch,
+		Path:        "/api/agents/{id}",
+		Summary:     "Update an agent",
+		Description: "Applies a JSON merge patch; fields that are sent are stored as sent.",
+		Tags:        []string{"Agents"},
+		Errors:      []int{http.StatusNotFound, http.StatusConflict},
+	}), h.updateAgent)
+}
+
+func (h *handlers) createAgent(ctx context.Context, in *CreateAgentInput) (*BodyOutput[models.Agent], error) {
+	agent, err := h.deps.Helpdesk.CreateAgent(ctx, helpdesk.NewAgent{Name: in.Body.Name, Email: in.Body.Email})
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[models.Agent]{Body: agent}, nil
+}
+
+func (h *handlers) listAgents(ctx context.Context, in *ListAgentsInput) (*PageOutput[models.Agent], error) {
+	rows, next, err := h.deps.Helpdesk.ListAgents(ctx, in.Active, paging.Params{Limit: in.Limit, Cursor: in.Cursor, Sort: in.Sort})
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return newPage(rows, next), nil
+}
+
+func (h *handlers) getAgent(ctx context.Context, in *IDInput) (*BodyOutput[models.Agent], error) {
+	agent, err := h.deps.Helpdesk.GetAgent(ctx, in.ID)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[models.Agent]{Body: agent}, nil
+}
+
+func (h *handlers) updateAgent(ctx context.Context, in *UpdateAgentInput) (*BodyOutput[models.Agent], error) {
+	b := in.Body
+	agent, err := h.deps.Helpdesk.UpdateAgent(ctx, in.ID, helpdesk.AgentPatch{
+		Name: b.Name.Field(), Email: b.Email.Field(), Active: b.Active.Field(),
+	})
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[models.Agent]{Body: agent}, nil
+}

@@ -1,0 +1,154 @@
+// Package api serves Outpost's REST API with huma: operations, request and
+// response types, API-key authentication and the mapping of domain errors
+// to problem details.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/webhooks"
+)
+
+// Version is the API version in the OpenAPI document.
+const Version = "1.0.0"
+
+// securityScheme is the name of the bearer API-key scheme in the OpenAPI
+// document.
+const securityScheme = "apiKey"
+
+// maxBodyBytes limits request bodies; larger ones get 413.
+const maxBodyBytes = 1 << 20
+
+// Deps are the services the API calls.
+type Deps struct {
+	Helpdesk  *helpdesk.Service
+	Endpoints *webhooks.Endpoints
+	Keys      *apikeys.Keys
+	// Ready reports whether the database and the queue are reachable.
+	Ready  func(ctx context.Context) error
+	Logger *slog.Logger
+}
+
+// NewHandler returns the HTTP handler of the whole API: the operations under
+// /api, health checks, the OpenAPI document and the docs page.
+func NewHandler(deps Deps) http.Handler {
+	mux := http.NewServeMux()
+	api := humago.New(mux, Config())
+	Register(api, deps)
+	return withRequestLog(mux, deps.Logger)
+}
+
+// Config returns the huma configuration: OpenAPI 3.1 at /openapi.json and
+// /openapi.yaml, docs at /docs, and the API-key security scheme.
+func Config() huma.Config {
+	cfg := huma.DefaultConfig("Outpost API", Version)
+	cfg.Info.Description = "Outpost is the backend of a customer-support platform: tickets, " +
+		"accounts, agents and signed webhooks. Authenticate every /api request with " +
+		"`Authorization: Bearer <API key>`; create a key with `outpost apikey create --name NAME`."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		securityScheme: {
+			Type:        "http",
+			Scheme:      "bearer",
+			Description: "An API key created with `outpost apikey create`.",
+		},
+	}
+	return cfg
+}
+
+// Register adds every operation to api.
+func Register(api huma.API, deps Deps) {
+	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger))
+	h := &handlers{deps: deps}
+	registerHealth(api, h)
+	registerTickets(api, h)
+	registerMessages(api, h)
+	registerAccounts(api, h)
+	registerAgents(api, h)
+	registerWebhooks(api, h)
+}
+
+type handlers struct {
+	deps Deps
+}
+
+// secured marks op as requiring an API key and sets the shared defaults.
+func secured(op huma.Operation) huma.Operation {
+	op.Security = []map[string][]string{{securityScheme: {}}}
+	op.MaxBodyBytes = maxBodyBytes
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusUnprocessableEntity)
+	return op
+}
+
+// problem maps a domain error to problem details. It is the one place where
+// internal errors are logged.
+func (h *handlers) problem(ctx context.Context, err error) error {
+	var fe *outpost.FieldError
+	var ce *outpost.ConflictError
+	var nf *outpost.NotFoundError
+	switch {
+	case errors.As(err, &fe):
+		return huma.Error422UnprocessableEntity("validation failed", &huma.ErrorDetail{
+			Location: fe.Field, Message: fe.Message, Value: fe.Value,
+		})
+	case errors.As(err, &ce):
+		return huma.Error409Conflict("conflict", &huma.ErrorDetail{
+			Location: ce.Field, Message: ce.Message, Value: ce.Value,
+		})
+	case errors.As(err, &nf):
+		return huma.Error404NotFound(nf.Error())
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads this response.
+		return huma.NewError(499, "request canceled")
+	}
+	h.deps.Logger.ErrorContext(ctx, "request failed",
+		slog.String("request_id", requestID(ctx)),
+		slog.String("err", err.Error()))
+	return huma.Error500InternalServerError("internal error; the server log has the details under this request's ID")
+}
+
+// Page is one page of a list.
+type Page[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"nextCursor" doc:"Opaque cursor of the next page, or null on the last page."`
+}
+
+// PageOutput is the response of a list operation.
+type PageOutput[T any] struct {
+	Body Page[T]
+}
+
+func newPage[T any](rows []T, next *string) *PageOutput[T] {
+	if rows == nil {
+		rows = []T{}
+	}
+	return &PageOutput[T]{Body: Page[T]{Data: rows, NextCursor: next}}
+}
+
+// ListParams are the pagination query parameters of every list.
+type ListParams struct {
+	Limit  int    `query:"limit" minimum:"1" maximum:"100" default:"25" doc:"Page size, 1 to 100."`
+	Cursor string `query:"cursor" doc:"nextCursor of the previous page; omit for the first page."`
+}
+
+// BodyOutput is a response whose body is one record of type T.
+type BodyOutput[T any] struct {
+	Body T
+}
+
+// actor returns the API key that authenticated the request.
+func actor(ctx context.Context) string {
+	if key, ok := ctx.Value(apiKeyContextKey{}).(models.APIKey); ok {
+		return key.ID
+	}
+	return ""
+}

@@ -1,0 +1,107 @@
+// Package apikeys creates API keys and authenticates requests that carry
+// them. Only a SHA-256 hash of each key is stored.
+package apikeys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/outposthq/outpost/models"
+)
+
+// ErrInvalidKey reports a key that is malformed, unknown or revoked.
+var ErrInvalidKey = errors.New("invalid API key")
+
+const (
+	// keyPrefix starts every API key, so that secret scanners and people
+	// can recognize one.
+	keyPrefix = "opk_"
+	// lookupLength is the length of the key's start that is stored in
+	// clear text to find its row. It includes keyPrefix and 8 random
+	// characters, which identify the key but do not help to guess it.
+	lookupLength = len(keyPrefix) + 8
+	// lastUsedResolution limits how often lastUsedAt is written for a key
+	// in steady use.
+	lastUsedResolution = time.Minute
+)
+
+// Keys stores API keys.
+type Keys struct {
+	db      *gorm.DB
+	nowFunc func() time.Time
+}
+
+// New returns a Keys backed by db. nowFunc is the clock; nil means time.Now.
+func New(db *gorm.DB, nowFunc func() time.Time) *Keys {
+	if nowFunc == nil {
+		nowFunc = time.Now
+	}
+	return &Keys{db: db, nowFunc: nowFunc}
+}
+
+// Create stores a new key named name and returns its record and the secret
+// key, which is not stored and cannot be shown again.
+func (k *Keys) Create(ctx context.Context, name string) (models.APIKey, string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return models.APIKey{}, "", fmt.Errorf("API key name is empty; name the integration that will use it")
+	}
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	secret := keyPrefix + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(secret))
+
+	key := models.APIKey{
+		ID:        models.NewID(models.PrefixAPIKey),
+		Name:      name,
+		Prefix:    secret[:lookupLength],
+		Hash:      sum[:],
+		CreatedAt: k.nowFunc().UTC().Truncate(time.Microsecond),
+	}
+	if err := k.db.WithContext(ctx).Create(&key).Error; err != nil {
+		return models.APIKey{}, "", fmt.Errorf("insert API key: %w", err)
+	}
+	return key, secret, nil
+}
+
+// Authenticate returns the active key whose secret is token. It compares the
+// hashes in constant time and returns ErrInvalidKey for any key it does not
+// accept.
+func (k *Keys) Authenticate(ctx context.Context, token string) (models.APIKey, error) {
+	if !strings.HasPrefix(token, keyPrefix) || len(token) <= lookupLength {
+		return models.APIKey{}, ErrInvalidKey
+	}
+	db := k.db.WithContext(ctx)
+	var key models.APIKey
+	err := db.Take(&key, "prefix = ?", token[:lookupLength]).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return models.APIKey{}, ErrInvalidKey
+	}
+	if err != nil {
+		return models.APIKey{}, fmt.Errorf("load API key: %w", err)
+	}
+
+	sum := sha256.Sum256([]byte(token))
+	if subtle.ConstantTimeCompare(sum[:], key.Hash) != 1 || key.RevokedAt != nil {
+		return models.APIKey{}, ErrInvalidKey
+	}
+
+	now := k.nowFunc().UTC().Truncate(time.Microsecond)
+	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= lastUsedResolution {
+		err := db.Model(&models.APIKey{}).Where("id = ?", key.ID).Update("last_used_at", now).Error
+		if err != nil {
+			return models.APIKey{}, fmt.Errorf("record API key use: %w", err)
+		}
+		key.LastUsedAt = &now
+	}
+	return key, nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/database"
+	"github.com/outposthq/outpost/migrations"
+)
+
+// runMigrate runs "migrate up|down|status".
+func runMigrate(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: outpost migrate up|down|status")
+	}
+	db, err := database.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer database.Close(db)
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+
+	switch args[0] {
+	case "up":
+		if err := migrations.Up(ctx, sqlDB); err != nil {
+			return err
+		}
+		logger.Info("migrations applied")
+		return nil
+	case "down":
+		if err := migrations.Down(ctx, sqlDB); err != nil {
+			return err
+		}
+		logger.Info("last migration rolled back")
+		return nil
+	case "status":
+		return migrations.WriteStatus(ctx, sqlDB, stdout)
+	default:
+		return fmt.Errorf("unknown migrate command %q; use up, down or status", args[0])
+	}
+}
+
+// runAPIKey runs "apikey create --name NAME". The key is the last line of
+// stdout and is never logged.
+func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "create" {
+		return fmt.Errorf("usage: outpost apikey create --name NAME")
+	}
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "name of the integration that will use the key (required)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("apikey create: --name is required, for example --name zapier")
+	}
+
+	db, err := database.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return err
+	}
+	defer database.Close(db)
+
+	key, secret, err := apikeys.New(db, nil).Create(ctx, *name)
+	if err != nil {
+		return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
+	}
+	logger.Info("API key created", slog.String("key_id", key.ID), slog.String("name", key.Name))
+	fmt.Fprintf(stdout, "Created API key %s (%s). Store it now; it is not shown again:\n%s\n", key.ID, key.Name, secret)
+	return nil
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+	"gorm.io/gorm"
+
+	"github.com/outposthq/outpost/api"
+	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/database"
+	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/migrations"
+	"github.com/outposthq/outpost/outbox"
+	"github.com/outposthq/outpost/scheduler"
+	"github.com/outposthq/outpost/webhooks"
+	"github.com/outposthq/outpost/worker"
+)
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// app holds the connections that every role shares.
+type app struct {
+	cfg      Config
+	logger   *slog.Logger
+	db       *gorm.DB
+	redisOpt asynq.RedisConnOpt
+	rdb      redis.UniversalClient
+	queue    *asynq.Client
+}
+
+// openApp connects to PostgreSQL and prepares the Redis connections. It
+// does not require Redis to be up: the API accepts writes without it.
+func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
+	redisOpt, err := asynq.ParseRedisURI(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("OUTPOST_REDIS_URL: %w", err)
+	}
+	db, err := database.Open(ctx, cfg.DatabaseURL, logger)
+	if err != nil {
+		return nil, err
+	}
+	return &app{
+		cfg:      cfg,
+		logger:   logger,
+		db:       db,
+		redisOpt: redisOpt,
+		rdb:      redisOpt.MakeRedisClient().(redis.UniversalClient),
+		queue:    asynq.NewClient(redisOpt),
+	}, nil
+}
+
+func (a *app) close() {
+	if err := a.queue.Close(); err != nil {
+		a.logger.Warn("close queue client", slog.String("err", err.Error()))
+	}
+	if err := a.rdb.Close(); err != nil {
+		a.logger.Warn("close redis client", slog.String("err", err.Error()))
+	}
+	if err := database.Close(a.db); err != nil {
+		a.logger.Warn("close database", slog.String("err", err.Error()))
+	}
+}
+
+func (a *app) dispatcher() *outbox.Dispatcher {
+	d := outbox.NewDispatcher(a.db, a.queue, a.logger, nil)
+	d.Timeout = a.cfg.DispatchTimeout
+	return d
+}
+
+// runRoles runs role ("api", "worker", "scheduler" or "dev" for all three)
+// until ctx is canceled or a role fails, then shuts every role down. The API
+// serves on ln, or on a new listener on cfg.HTTPAddr when ln is nil.
+func runRoles(ctx context.Context, cfg Config, logger *slog.Logger, role string, ln net.Listener) error {
+	logger.Info("starting", append([]any{slog.String("role", role)}, cfg.logAttrs()...)...)
+	if role == "dev" {
+		if err := database.EnsureExists(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+	}
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	if err := a.prepareSchema(ctx, role == "dev"); err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	if role == "api" || role == "dev" {
+		if ln == nil {
+			if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+				return fmt.Errorf("listen on OUTPOST_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
+			}
+		}
+		g.Go(func() error { return a.serveAPI(ctx, ln) })
+	}
+	if role == "worker" || role == "dev" {
+		g.Go(func() error { return a.runWorker(ctx) })
+	}
+	if role == "scheduler" || role == "dev" {
+		g.Go(func() error { return a.runScheduler(ctx) })
+	}
+	err = g.Wait()
+	logger.Info("stopped", slog.String("role", role))
+	return err
+}
+
+// prepareSchema applies pending migrations when migrate is true, and
+// otherwise refuses to run on a schema that is behind the binary.
+func (a *app) prepareSchema(ctx context.Context, migrate bool) error {
+	sqlDB, err := a.db.DB()
+	if err != nil {
+		return err
+	}
+	if migrate {
+		return migrations.Up(ctx, sqlDB)
+	}
+	p, err := migrations.Provider(sqlDB)
+	if err != nil {
+		return err
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("check database migrations: %w", err)
+	}
+	if pending {
+		return errors.New("the database schema is behind this binary; run `outpost migrate up` first")
+	}
+	return nil
+}
+
+func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
+	handler := api.NewHandler(api.Deps{
+		Helpdesk:  helpdesk.NewService(a.db, a.dispatcher(), nil),
+		Endpoints: webhooks.NewEndpoints(a.db, nil),
+		Keys:      apikeys.New(a.db, nil),
+		Ready:     a.ready,
+		Logger:    a.logger,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.logger.Info("api listening", slog.String("addr", ln.Addr().String()))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down http server: %w", err)
+	}
+	return nil
+}
+
+// ready reports whether PostgreSQL and Redis answer. Its errors name the
+// unreachable store without connection details.
+func (a *app) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	sqlDB, err := a.db.DB()
+	if err != nil || sqlDB.PingContext(ctx) != nil {
+		return errors.New("database unreachable")
+	}
+	if a.rdb.Ping(ctx).Err() != nil {
+		return errors.New("redis unreachable")
+	}
+	return nil
+}
+
+func (a *app) runWorker(ctx context.Context) error {
+	deliverer := webhooks.NewDeliverer(a.db, a.queue, a.cfg.Webhooks, a.logger, nil)
+	dispatcher := a.dispatcher()
+	mux := worker.NewMux(worker.Handlers{Deliverer: deliverer, Dispatcher: dispatcher, Logger: a.logger})
+	srv := worker.NewServer(a.redisOpt, worker.Config{
+		Concurrency:     a.cfg.WorkerConcurrency,
+		PollInterval:    a.cfg.WorkerPollInterval,
+		ShutdownTimeout: a.cfg.ShutdownTimeout,
+		Webhooks:        a.cfg.Webhooks,
+	}, a.logger)
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	srv.Shutdown()
+	return nil
+}
+
+func (a *app) runScheduler(ctx context.Context) error {
+	s, err := scheduler.New(a.redisOpt, scheduler.Config{RelayInterval: a.cfg.OutboxRelayInterval}, a.logger)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		return fmt.Errorf("start scheduler: %w", err)
+	}
+	<-ctx.Done()
+	s.Shutdown()
+	return nil
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/outposthq/outpost/database"
+	"github.com/outposthq/outpost/webhooks"
+)
+
+// Config is the effective configuration, read from OUTPOST_* environment
+// variables. The README lists every variable.
+type Config struct {
+	DatabaseURL string // OUTPOST_DATABASE_URL
+	RedisURL    string // OUTPOST_REDIS_URL
+	HTTPAddr    string // OUTPOST_HTTP_ADDR
+
+	LogFormat string     // OUTPOST_LOG_FORMAT: json or text
+	LogLevel  slog.Level // OUTPOST_LOG_LEVEL: debug, info, warn or error
+
+	// ShutdownTimeout bounds a graceful stop of each role.
+	ShutdownTimeout time.Duration // OUTPOST_SHUTDOWN_TIMEOUT
+
+	WorkerConcurrency   int           // OUTPOST_WORKER_CONCURRENCY
+	WorkerPollInterval  time.Duration // OUTPOST_WORKER_POLL_INTERVAL
+	DispatchTimeout     time.Duration // OUTPOST_DISPATCH_TIMEOUT
+	OutboxRelayInterval time.Duration // OUTPOST_OUTBOX_RELAY_INTERVAL
+
+	Webhooks webhooks.Config // OUTPOST_WEBHOOK_*
+}
+
+// defaultDatabaseURL and defaultRedisURL suit a developer machine with
+// PostgreSQL and Redis on their standard local ports.
+const (
+	defaultDatabaseURL = "postgres://root@127.0.0.1:5432/outpost?sslmode=disable"
+	defaultRedisURL    = "redis://127.0.0.1:6379/0"
+	defaultHTTPAddr    = "127.0.0.1:8080"
+)
+
+// loadConfig reads the configuration from getenv and validates it.
+func loadConfig(getenv func(string) string) (Config, error) {
+	p := envParser{getenv: getenv}
+	cfg := Config{
+		DatabaseURL:         p.str("OUTPOST_DATABASE_URL", defaultDatabaseURL),
+		RedisURL:            p.str("OUTPOST_REDIS_URL", defaultRedisURL),
+		HTTPAddr:            p.str("OUTPOST_HTTP_ADDR", defaultHTTPAddr),
+		LogFormat:           p.oneOf("OUTPOST_LOG_FORMAT", "json", "json", "text"),
+		LogLevel:            p.level("OUTPOST_LOG_LEVEL", slog.LevelInfo),
+		ShutdownTimeout:     p.duration("OUTPOST_SHUTDOWN_TIMEOUT", 20*time.Second),
+		WorkerConcurrency:   p.integer("OUTPOST_WORKER_CONCURRENCY", 10),
+		WorkerPollInterval:  p.duration("OUTPOST_WORKER_POLL_INTERVAL", 100*time.Millisecond),
+		DispatchTimeout:     p.duration("OUTPOST_DISPATCH_TIMEOUT", 2*time.Second),
+		OutboxRelayInterval: p.duration("OUTPOST_OUTBOX_RELAY_INTERVAL", 5*time.Second),
+		Webhooks: webhooks.Config{
+			RetrySchedule:    p.durations("OUTPOST_WEBHOOK_RETRY_SCHEDULE", webhooks.DefaultRetrySchedule),
+			Timeout:          p.duration("OUTPOST_WEBHOOK_TIMEOUT", 15*time.Second),
+			MaxResponseBytes: int64(p.integer("OUTPOST_WEBHOOK_MAX_RESPONSE_BYTES", 64<<10)),
+		},
+	}
+	if p.err != nil {
+		return cfg, p.err
+	}
+	return cfg, cfg.validate()
+}
+
+func (c Config) validate() error {
+	if _, err := database.WithDatabase(c.DatabaseURL, "x"); err != nil {
+		return fmt.Errorf("OUTPOST_DATABASE_URL: %w", err)
+	}
+	if !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		return fmt.Errorf("OUTPOST_REDIS_URL must look like redis://host:6379/0")
+	}
+	if c.WorkerConcurrency < 1 {
+		return fmt.Errorf("OUTPOST_WORKER_CONCURRENCY must be at least 1, got %d", c.WorkerConcurrency)
+	}
+	if c.WorkerPollInterval < 10*time.Millisecond {
+		return fmt.Errorf("OUTPOST_WORKER_POLL_INTERVAL must be at least 10ms, got %s", c.WorkerPollInterval)
+	}
+	if c.OutboxRelayInterval < time.Second {
+		return fmt.Errorf("OUTPOST_OUTBOX_RELAY_INTERVAL must be at least 1s, got %s", c.OutboxRelayInterval)
+	}
+	if c.Webhooks.Timeout < time.Second {
+		return fmt.Errorf("OUTPOST_WEBHOOK_TIMEOUT must be at least 1s, got %s", c.Webhooks.Timeout)
+	}
+	if c.Webhooks.MaxResponseBytes < 0 {
+		return fmt.Errorf("OUTPOST_WEBHOOK_MAX_RESPONSE_BYTES must not be negative")
+	}
+	for _, d := range c.Webhooks.RetrySchedule {
+		if d < time.Second {
+			return fmt.Errorf("OUTPOST_WEBHOOK_RETRY_SCHEDULE: every delay must be at least 1s, got %s", d)
+		}
+	}
+	return nil
+}
+
+// logAttrs returns the configuration as log attributes, with the
+// passwords in URLs masked.
+func (c Config) logAttrs() []any {
+	schedule := make([]string, len(c.Webhooks.RetrySchedule))
+	for i, d := range c.Webhooks.RetrySchedule {
+		schedule[i] = d.String()
+	}
+	return []any{
+		slog.String("database_url", database.Redact(c.DatabaseURL)),
+		slog.String("redis_url", redactRedisURL(c.RedisURL)),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.Int("worker_concurrency", c.WorkerConcurrency),
+		slog.Duration("worker_poll_interval", c.WorkerPollInterval),
+		slog.Duration("dispatch_timeout", c.DispatchTimeout),
+		slog.Duration("outbox_relay_interval", c.OutboxRelayInterval),
+		slog.Duration("webhook_timeout", c.Webhooks.Timeout),
+		slog.String("webhook_retry_schedule", strings.Join(schedule, ",")),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+	}
+}
+
+// envParser reads typed values and keeps the first error.
+type envParser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *envParser) fail(name, value, want string) {
+	if p.err == nil {
+		p.err = fmt.Errorf("%s=%q is invalid: want %s", name, value, want)
+	}
+}
+
+func (p *envParser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *envParser) oneOf(name, def string, allowed ...string) string {
+	v := p.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(name, v, "one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+func (p *envParser) level(name string, def slog.Level) slog.Level {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(v)); err != nil {
+		p.fail(name, v, "debug, info, warn or error")
+		return def
+	}
+	return l
+}
+
+func (p *envParser) integer(name string, def int) int {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, v, "an integer")
+		return def
+	}
+	return n
+}
+
+func (p *envParser) duration(name string, def time.Duration) time.Duration {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.fail(name, v, "a Go duration such as 500ms, 15s or 2h")
+		return def
+	}
+	return d
+}
+
+func (p *envParser) durations(name string, def []time.Duration) []time.Duration {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	var out []time.Duration
+	for _, part := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(part))
+		if err != nil || d < 0 {
+			p.fail(name, v, "comma-separated Go durations such as 5s,5m,30m")
+			return def
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func redactRedisURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable Redis URL)"
+	}
+	return u.Redacted()
+}

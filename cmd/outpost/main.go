@@ -1,0 +1,76 @@
+// Command outpost runs Outpost's processes: the HTTP API, the background
+// worker, the periodic-task scheduler, or all three at once for development,
+// plus the database migrations and API-key administration.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Usage: outpost <command> [arguments]
+
+Commands:
+  api                          serve the HTTP API
+  worker                       run background tasks (webhook delivery, outbox relay)
+  scheduler                    enqueue periodic tasks
+  dev                          create the database if needed, migrate, then run api, worker and scheduler in one process
+  migrate up|down|status       apply, roll back or list database migrations
+  apikey create --name NAME    create an API key and print it once, as the last line
+
+Configuration comes from OUTPOST_* environment variables; see the README.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "outpost:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run executes the command in args. It returns when the command ends or, for
+// the long-running roles, after ctx is canceled and the role shut down.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+
+	switch cmd {
+	case "api", "worker", "scheduler", "dev":
+		if len(args) > 0 {
+			return fmt.Errorf("%s takes no arguments, got %q", cmd, args)
+		}
+		return runRoles(ctx, cfg, logger, cmd, nil)
+	case "migrate":
+		return runMigrate(ctx, cfg, logger, args, stdout)
+	case "apikey":
+		return runAPIKey(ctx, cfg, logger, args, stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}

@@ -1,0 +1,140 @@
+// Package database opens Outpost's PostgreSQL database with gorm and holds
+// the few administrative statements that only PostgreSQL understands.
+package database
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Open connects to the database at dsn and checks the connection. Queries
+// slower than 500 ms are logged as warnings, with their parameters left
+// out, so that no secret reaches the log.
+func Open(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
+	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{
+		Logger: logger.NewSlogLogger(log, logger.Config{
+			SlowThreshold:             500 * time.Millisecond,
+			IgnoreRecordNotFoundError: true,
+			ParameterizedQueries:      true,
+			LogLevel:                  logger.Warn,
+		}),
+		TranslateError:         true,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", Redact(dsn), err)
+	}
+	sqlDB.SetMaxOpenConns(20)
+	sqlDB.SetMaxIdleConns(10)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), err)
+	}
+	return db, nil
+}
+
+// Close closes the connection pool of db.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// EnsureExists creates the database that dsn names unless it exists,
+// connecting to the "postgres" maintenance database of the same server.
+func EnsureExists(ctx context.Context, dsn string) error {
+	name, adminDSN, err := splitDatabase(dsn)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return fmt.Errorf("connect to maintenance database %s: %w", Redact(adminDSN), err)
+	}
+	defer conn.Close(ctx)
+
+	var exists bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("look up database %q: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
+// Recreate drops the database that dsn names, with any open connections,
+// and creates it empty. Tests use it for a clean database per package.
+func Recreate(ctx context.Context, dsn string) error {
+	name, adminDSN, err := splitDatabase(dsn)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, adminDSN)
+	if err != nil {
+		return fmt.Errorf("connect to maintenance database %s: %w", Redact(adminDSN), err)
+	}
+	defer conn.Close(ctx)
+
+	ident := pgx.Identifier{name}.Sanitize()
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("drop database %q: %w", name, err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+ident); err != nil {
+		return fmt.Errorf("create database %q: %w", name, err)
+	}
+	return nil
+}
+
+// WithDatabase returns dsn with its database name replaced by name.
+func WithDatabase(dsn, name string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", fmt.Errorf("database URL must look like postgres://user@host:5432/name")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+// Redact returns dsn with its password replaced, for logs and errors.
+func Redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(unparsable database URL)"
+	}
+	return u.Redacted()
+}
+
+func splitDatabase(dsn string) (name, adminDSN string, err error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", "", fmt.Errorf("database URL must look like postgres://user@host:5432/name")
+	}
+	name = strings.TrimPrefix(u.Path, "/")
+	if name == "" {
+		return "", "", fmt.Errorf("database URL %s names no database", Redact(dsn))
+	}
+	adminDSN, err = WithDatabase(dsn, "postgres")
+	return name, adminDSN, err
+}

@@ -1,0 +1,124 @@
+package helpdesk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/paging"
+)
+
+// NewAgent is the input of CreateAgent.
+type NewAgent struct {
+	Name  string
+	Email string
+}
+
+// AgentPatch is the input of UpdateAgent. Unset fields keep their value.
+type AgentPatch struct {
+	Name   outpost.Field[string]
+	Email  outpost.Field[string]
+	Active outpost.Field[bool]
+}
+
+var agentSortKeys = map[string]string{"createdAt": "created_at", "updatedAt": "updated_at"}
+
+// CreateAgent stores a new, active agent. Emails are unique regardless of
+// case.
+func (s *Service) CreateAgent(ctx context.Context, in NewAgent) (models.Agent, error) {
+	now := s.now()
+	agent := models.Agent{
+		ID:        models.NewID(models.PrefixAgent),
+		Name:      in.Name,
+		Email:     strings.TrimSpace(in.Email),
+		Active:    true,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := s.db.WithContext(ctx).Create(&agent).Error; err != nil {
+		return agent, agentWriteError(err, agent.Email)
+	}
+	return agent, nil
+}
+
+// UpdateAgent applies patch to agent id. Deactivating an agent leaves their
+// current assignments in place.
+func (s *Service) UpdateAgent(ctx context.Context, id string, patch AgentPatch) (models.Agent, error) {
+	var agent models.Agent
+	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
+		if err := lockByID(tx, &agent, "agent", id); err != nil {
+			return nil, err
+		}
+		if patch.Email.Set {
+			patch.Email.Value = strings.TrimSpace(patch.Email.Value)
+		}
+		changed := applyString(&agent.Name, patch.Name)
+		changed = applyString(&agent.Email, patch.Email) || changed
+		if patch.Active.Set && agent.Active != patch.Active.Value {
+			agent.Active = patch.Active.Value
+			changed = true
+		}
+		if !changed {
+			return nil, nil
+		}
+		agent.UpdatedAt = s.now()
+		if err := tx.Save(&agent).Error; err != nil {
+			return nil, agentWriteError(err, agent.Email)
+		}
+		return nil, nil
+	})
+	return agent, err
+}
+
+// GetAgent returns agent id.
+func (s *Service) GetAgent(ctx context.Context, id string) (models.Agent, error) {
+	var agent models.Agent
+	err := s.db.WithContext(ctx).Take(&agent, "id = ?", id).Error
+	if isNotFound(err) {
+		return agent, outpost.NotFound("agent", id)
+	}
+	if err != nil {
+		return agent, fmt.Errorf("load agent: %w", err)
+	}
+	return agent, nil
+}
+
+// ListAgents returns one page of agents, optionally only the active ones.
+func (s *Service) ListAgents(ctx context.Context, activeOnly bool, p paging.Params) ([]models.Agent, *string, error) {
+	q, err := paging.New(p, agentSortKeys, "createdAt")
+	if err != nil {
+		return nil, nil, err
+	}
+	db := s.db.WithContext(ctx).Model(&models.Agent{})
+	if activeOnly {
+		db = db.Where("active")
+	}
+	var rows []models.Agent
+	if err := q.Apply(db, "agents").Find(&rows).Error; err != nil {
+		return nil, nil, fmt.Errorf("list agents: %w", err)
+	}
+	page, next := paging.Page(q, rows, func(a models.Agent) (time.Time, string) {
+		if q.SortColumn() == "updatedAt" {
+			return a.UpdatedAt, a.ID
+		}
+		return a.CreatedAt, a.ID
+	})
+	return page, next, nil
+}
+
+func agentWriteError(err error, email string) error {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return &outpost.ConflictError{
+			Field:   "body.email",
+			Value:   email,
+			Message: "another agent already has this email address",
+		}
+	}
+	return fmt.Errorf("save agent: %w", err)
+}

@@ -1,0 +1,199 @@
+package models
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/lib/pq"
+)
+
+// Status is the state of a ticket in its workflow.
+type Status string
+
+// Ticket statuses.
+const (
+	StatusOpen     Status = "open"
+	StatusPending  Status = "pending"
+	StatusResolved Status = "resolved"
+	StatusClosed   Status = "closed"
+)
+
+// Priority is how urgent a ticket is.
+type Priority string
+
+// Ticket priorities, from least to most urgent.
+const (
+	PriorityLow    Priority = "low"
+	PriorityMedium Priority = "medium"
+	PriorityHigh   Priority = "high"
+	PriorityUrgent Priority = "urgent"
+)
+
+// Source is the channel a ticket arrived through.
+type Source string
+
+// Ticket sources.
+const (
+	SourceWeb     Source = "web"
+	SourceEmail   Source = "email"
+	SourceDiscord Source = "discord"
+	SourceSlack   Source = "slack"
+	SourceTeams   Source = "teams"
+	SourceGitHub  Source = "github"
+	SourceAPI     Source = "api"
+	SourcePhone   Source = "phone"
+	SourceChat    Source = "chat"
+)
+
+// AuthorType is who wrote a message.
+type AuthorType string
+
+// Message author types.
+const (
+	AuthorCustomer AuthorType = "customer"
+	AuthorAgent    AuthorType = "agent"
+	AuthorSystem   AuthorType = "system"
+)
+
+// Account groups the customers of one organization.
+type Account struct {
+	ID         string    `json:"id" example:"acc_01jd5v8zq3f6n9w2k4m7r8t0yb" doc:"Account ID."`
+	Name       string    `json:"name" example:"Acme Corp" doc:"Display name."`
+	Domain     string    `json:"domain" example:"acme.example" doc:"Email domain of the account's customers, or empty."`
+	ExternalID string    `json:"externalId" doc:"ID of the account in the caller's own system, or empty. Unique when set."`
+	Notes      string    `json:"notes" doc:"Free-form notes for agents."`
+	CreatedAt  time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt  time.Time `json:"updatedAt" gorm:"autoUpdateTime:false"`
+}
+
+// Agent is a member of the support team who can be assigned tickets.
+type Agent struct {
+	ID        string    `json:"id" example:"agt_01jd5v8zq3f6n9w2k4m7r8t0yb" doc:"Agent ID."`
+	Name      string    `json:"name" example:"Dana Reyes"`
+	Email     string    `json:"email" format:"email" example:"dana@support.example"`
+	Active    bool      `json:"active" doc:"Inactive agents keep their history but cannot be assigned new tickets."`
+	CreatedAt time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt time.Time `json:"updatedAt" gorm:"autoUpdateTime:false"`
+}
+
+// Requester identifies the person who raised a ticket.
+type Requester struct {
+	Name   string `json:"name" doc:"Name of the person who raised the ticket."`
+	Email  string `json:"email" doc:"Email address, or empty."`
+	Handle string `json:"handle" doc:"Handle on the source channel (Discord, Slack, GitHub user name), or empty."`
+}
+
+// Ticket is one customer request and its workflow state.
+type Ticket struct {
+	ID          string         `json:"id" example:"tkt_01jd5v8zq3f6n9w2k4m7r8t0yb" doc:"Ticket ID."`
+	Title       string         `json:"title" example:"Cannot export invoices"`
+	Description string         `json:"description"`
+	Status      Status         `json:"status" enum:"open,pending,resolved,closed"`
+	Priority    Priority       `json:"priority" enum:"low,medium,high,urgent"`
+	Source      Source         `json:"source" enum:"web,email,discord,slack,teams,github,api,phone,chat"`
+	AccountID   string         `json:"accountId"`
+	AssigneeID  *string        `json:"assigneeId" doc:"Agent assigned to the ticket, or null."`
+	Tags        pq.StringArray `json:"tags" gorm:"type:text[]"`
+	Requester   Requester      `json:"requester" gorm:"embedded;embeddedPrefix:requester_"`
+	CreatedAt   time.Time      `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt   time.Time      `json:"updatedAt" gorm:"autoUpdateTime:false"`
+	ResolvedAt  *time.Time     `json:"resolvedAt" doc:"When the ticket last moved to resolved, or null if it is not resolved."`
+	ClosedAt    *time.Time     `json:"closedAt" doc:"When the ticket was closed, or null if it is not closed."`
+}
+
+// Message is one entry in a ticket's conversation.
+type Message struct {
+	ID         string     `json:"id" example:"msg_01jd5v8zq3f6n9w2k4m7r8t0yb"`
+	TicketID   string     `json:"ticketId"`
+	AuthorType AuthorType `json:"authorType" enum:"customer,agent,system"`
+	AuthorID   *string    `json:"authorId" doc:"Agent who wrote the message when authorType is agent, or null."`
+	AuthorName string     `json:"authorName"`
+	Body       string     `json:"body"`
+	Internal   bool       `json:"internal" doc:"Internal notes are visible to agents only."`
+	CreatedAt  time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
+}
+
+// TicketChange is one entry in a ticket's change history: the fields one
+// request changed, each with its old and new value.
+type TicketChange struct {
+	ID        string          `json:"id"`
+	TicketID  string          `json:"ticketId"`
+	Actor     string          `json:"actor" doc:"API key or agent that made the change."`
+	Changes   json.RawMessage `json:"changes" gorm:"type:jsonb" doc:"Map of field name to {\"from\": old, \"to\": new}."`
+	CreatedAt time.Time       `json:"createdAt" gorm:"autoCreateTime:false"`
+}
+
+// FieldChange is the old and new value of one changed field.
+type FieldChange struct {
+	From any `json:"from"`
+	To   any `json:"to"`
+}
+
+// Event is a row of the transactional outbox. Body holds the exact bytes that
+// webhook deliveries send and sign.
+type Event struct {
+	ID           string
+	Type         string
+	Body         string
+	CreatedAt    time.Time `gorm:"autoCreateTime:false"`
+	DispatchedAt *time.Time
+}
+
+// WebhookEndpoint is a URL that receives signed event deliveries.
+type WebhookEndpoint struct {
+	ID          string         `json:"id" example:"whk_01jd5v8zq3f6n9w2k4m7r8t0yb"`
+	URL         string         `json:"url" format:"uri" example:"https://hooks.example.com/outpost"`
+	Description string         `json:"description"`
+	Events      pq.StringArray `json:"events" gorm:"type:text[]" doc:"Event types delivered to the endpoint; [\"*\"] means all."`
+	Secret      string         `json:"-"`
+	Enabled     bool           `json:"enabled"`
+	CreatedAt   time.Time      `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt   time.Time      `json:"updatedAt" gorm:"autoUpdateTime:false"`
+}
+
+// DeliveryStatus is the state of one event's delivery to one endpoint.
+type DeliveryStatus string
+
+// Delivery statuses.
+const (
+	DeliveryPending   DeliveryStatus = "pending"
+	DeliverySucceeded DeliveryStatus = "succeeded"
+	DeliveryFailed    DeliveryStatus = "failed"
+)
+
+// WebhookDelivery is one event's delivery to one endpoint, across attempts.
+type WebhookDelivery struct {
+	ID            string           `json:"id" example:"dlv_01jd5v8zq3f6n9w2k4m7r8t0yb"`
+	EventID       string           `json:"eventId"`
+	EndpointID    string           `json:"endpointId"`
+	EventType     string           `json:"eventType"`
+	Status        DeliveryStatus   `json:"status" enum:"pending,succeeded,failed"`
+	AttemptCount  int              `json:"attemptCount"`
+	LastAttemptAt *time.Time       `json:"lastAttemptAt"`
+	CreatedAt     time.Time        `json:"createdAt" gorm:"autoCreateTime:false"`
+	UpdatedAt     time.Time        `json:"updatedAt" gorm:"autoUpdateTime:false"`
+	Attempts      []WebhookAttempt `json:"attempts" gorm:"foreignKey:DeliveryID"`
+}
+
+// WebhookAttempt records one HTTP request of a delivery.
+type WebhookAttempt struct {
+	ID           string    `json:"id"`
+	DeliveryID   string    `json:"-"`
+	Number       int       `json:"number" doc:"1 for the first attempt."`
+	StartedAt    time.Time `json:"startedAt"`
+	DurationMS   int       `json:"durationMs" gorm:"column:duration_ms"`
+	StatusCode   *int      `json:"statusCode" doc:"HTTP status code, or null when no response arrived."`
+	Error        string    `json:"error" doc:"Why the attempt failed, or empty."`
+	ResponseBody string    `json:"responseBody" doc:"Start of the response body, truncated."`
+}
+
+// APIKey authenticates an integration. Only a hash of the secret is stored.
+type APIKey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Prefix     string     `json:"prefix"`
+	Hash       []byte     `json:"-"`
+	CreatedAt  time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
+	LastUsedAt *time.Time `json:"lastUsedAt"`
+	RevokedAt  *time.Time `json:"revokedAt"`
+}

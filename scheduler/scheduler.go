@@ -1,0 +1,54 @@
+// Package scheduler configures the periodic tasks that asynq's scheduler
+// enqueues. Every periodic task is idempotent and enqueued as unique for its
+// interval, so two schedulers running at once do no work twice.
+package scheduler
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/outposthq/outpost/tasks"
+	"github.com/outposthq/outpost/worker"
+)
+
+// Config sets the periodic tasks' intervals.
+type Config struct {
+	// RelayInterval is how often undispatched outbox events are handed to
+	// the queue. It bounds the extra delay of an event whose enqueue failed
+	// after its commit. Default 5s; asynq's scheduler runs at most once a
+	// second.
+	RelayInterval time.Duration
+}
+
+// New returns an asynq scheduler connected with redisOpt, with every
+// periodic task registered.
+func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.Scheduler, error) {
+	if cfg.RelayInterval == 0 {
+		cfg.RelayInterval = 5 * time.Second
+	}
+	if cfg.RelayInterval < time.Second {
+		return nil, fmt.Errorf("outbox relay interval %s is below the scheduler's resolution of 1s", cfg.RelayInterval)
+	}
+	s := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
+		Logger: worker.NewAsynqLogger(logger),
+		EnqueueErrorHandler: func(t *asynq.Task, _ []asynq.Option, err error) {
+			if errors.Is(err, asynq.ErrDuplicateTask) {
+				// Another scheduler enqueued this tick's task first.
+				logger.Debug("periodic task already enqueued", slog.String("task_type", t.Type()))
+				return
+			}
+			logger.Warn("enqueue periodic task",
+				slog.String("task_type", t.Type()),
+				slog.String("err", err.Error()))
+		},
+	})
+	spec := fmt.Sprintf("@every %s", cfg.RelayInterval)
+	if _, err := s.Register(spec, tasks.NewOutboxRelay(cfg.RelayInterval)); err != nil {
+		return nil, fmt.Errorf("register outbox relay: %w", err)
+	}
+	return s, nil
+}

@@ -1,0 +1,112 @@
+// Package worker runs Outpost's background tasks: the asynq server, its mux
+// and the task handlers, which call the domain packages.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/outposthq/outpost/outbox"
+	"github.com/outposthq/outpost/tasks"
+	"github.com/outposthq/outpost/webhooks"
+)
+
+// Config tunes the asynq server.
+type Config struct {
+	// Concurrency is the number of tasks run at once. Default 10.
+	Concurrency int
+	// ShutdownTimeout is how long running tasks may finish after a stop
+	// request before they are abandoned and later retried. Default 20s.
+	ShutdownTimeout time.Duration
+	// PollInterval is how long the worker waits before it looks at empty
+	// queues again, which bounds the pickup delay of a new task. Each
+	// worker makes about one Redis call per interval while idle.
+	// Default 100ms.
+	PollInterval time.Duration
+	// Webhooks tunes delivery; its retry schedule drives the retry delay
+	// of delivery tasks.
+	Webhooks webhooks.Config
+}
+
+// Handlers holds the services the task handlers call.
+type Handlers struct {
+	Deliverer  *webhooks.Deliverer
+	Dispatcher *outbox.Dispatcher
+	Logger     *slog.Logger
+}
+
+// NewServer returns an asynq server connected with redisOpt that serves
+// every queue in tasks.Queues.
+func NewServer(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) *asynq.Server {
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 10
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 100 * time.Millisecond
+	}
+	wh := cfg.Webhooks.WithDefaults()
+	return asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            tasks.Queues,
+		TaskCheckInterval: cfg.PollInterval,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+		Logger:            NewAsynqLogger(logger),
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if t.Type() == tasks.TypeWebhookDelivery {
+				return wh.RetryDelay(n)
+			}
+			return asynq.DefaultRetryDelayFunc(n, err, t)
+		},
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			id, _ := asynq.GetTaskID(ctx)
+			retried, _ := asynq.GetRetryCount(ctx)
+			logger.WarnContext(ctx, "task failed",
+				slog.String("task_id", id),
+				slog.String("task_type", t.Type()),
+				slog.Int("retried", retried),
+				slog.String("err", err.Error()))
+		}),
+	})
+}
+
+// NewMux returns the mux that routes each task type to its handler.
+func NewMux(h Handlers) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(tasks.TypeEventFanout, h.fanout)
+	mux.HandleFunc(tasks.TypeWebhookDelivery, h.deliver)
+	mux.HandleFunc(tasks.TypeOutboxRelay, h.relay)
+	return mux
+}
+
+func (h Handlers) fanout(ctx context.Context, t *asynq.Task) error {
+	var p tasks.EventFanoutPayload
+	if err := tasks.Decode(t, &p); err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	return h.Deliverer.Fanout(ctx, p.EventID)
+}
+
+func (h Handlers) deliver(ctx context.Context, t *asynq.Task) error {
+	var p tasks.WebhookDeliveryPayload
+	if err := tasks.Decode(t, &p); err != nil {
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	return h.Deliverer.Deliver(ctx, p.DeliveryID, webhooks.Attempt{Final: retried >= maxRetry})
+}
+
+func (h Handlers) relay(ctx context.Context, _ *asynq.Task) error {
+	n, err := h.Dispatcher.Relay(ctx)
+	if n > 0 {
+		h.Logger.InfoContext(ctx, "outbox relay enqueued events", slog.Int("count", n))
+	}
+	return err
+}
