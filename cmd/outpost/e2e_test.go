@@ -26,7 +26,7 @@ import (
 	"github.com/outposthq/outpost/internal/testenv"
 )
 
-// delivery is one request the test receiver got.
+// delivery is one request that the test receiver accepted.
 type delivery struct {
 	header http.Header
 	body   []byte
