@@ -56,8 +56,11 @@ func NewServer(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) *as
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.Queues,
 		TaskCheckInterval: cfg.PollInterval,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            NewAsynqLogger(logger),
+		// Retries and scheduled tasks move to their queue within a second
+		// of their due time, instead of asynq's default of five seconds.
+		DelayedTaskCheckInterval: time.Second,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		Logger:                   NewAsynqLogger(logger),
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
 			if t.Type() == tasks.TypeWebhookDelivery {
 				return wh.RetryDelay(n)
