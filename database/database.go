@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -20,7 +22,11 @@ import (
 // slower than 500 ms are logged as warnings, with their parameters left
 // out, so that no secret reaches the log.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
-	db, err := gorm.Open(postgres.Open(dsn), &gorm.Config{
+	dialector := postgres.New(postgres.Config{
+		DSN:          dsn,
+		OptionOpenDB: []stdlib.OptionOpenDB{stdlib.OptionAfterConnect(scanTimesInUTC)},
+	})
+	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger: logger.NewSlogLogger(log, logger.Config{
 			SlowThreshold:             500 * time.Millisecond,
 			IgnoreRecordNotFoundError: true,
@@ -46,6 +52,18 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
 		return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), err)
 	}
 	return db, nil
+}
+
+// scanTimesInUTC makes conn return timestamptz values in UTC rather than
+// in the process's local zone, so that every timestamp Outpost serializes
+// is in UTC whatever the server's TZ.
+func scanTimesInUTC(_ context.Context, conn *pgx.Conn) error {
+	conn.TypeMap().RegisterType(&pgtype.Type{
+		Name:  "timestamptz",
+		OID:   pgtype.TimestamptzOID,
+		Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC},
+	})
+	return nil
 }
 
 // Close closes the connection pool of db.
