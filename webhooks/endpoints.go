@@ -208,7 +208,7 @@ func validateURL(raw string) error {
 		return outpost.Invalid("body.url", raw, "URL is longer than %d bytes", maxURLLength)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Host == "" {
+	if err != nil || !u.IsAbs() || u.Hostname() == "" {
 		return outpost.Invalid("body.url", raw, "must be an absolute http or https URL, such as https://hooks.example.com/outpost")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {

@@ -66,9 +66,9 @@ func SignatureHeaders(eventID string, body []byte, at time.Time, secrets ...stri
 
 	h := http.Header{}
 	h.Set(HeaderSignature, strings.Join(outpostSig, ","))
-	h[HeaderWebhookID] = []string{eventID}
-	h[HeaderWebhookTimestamp] = []string{ts}
-	h[HeaderWebhookSignature] = []string{strings.Join(standardSigs, " ")}
+	h.Set(HeaderWebhookID, eventID)
+	h.Set(HeaderWebhookTimestamp, ts)
+	h.Set(HeaderWebhookSignature, strings.Join(standardSigs, " "))
 	return h, nil
 }
 

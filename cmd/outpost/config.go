@@ -77,6 +77,9 @@ func (c Config) validate() error {
 	if c.WorkerConcurrency < 1 {
 		return fmt.Errorf("OUTPOST_WORKER_CONCURRENCY must be at least 1, got %d", c.WorkerConcurrency)
 	}
+	if c.DispatchTimeout < 10*time.Millisecond {
+		return fmt.Errorf("OUTPOST_DISPATCH_TIMEOUT must be at least 10ms, got %s", c.DispatchTimeout)
+	}
 	if c.WorkerPollInterval < 10*time.Millisecond {
 		return fmt.Errorf("OUTPOST_WORKER_POLL_INTERVAL must be at least 10ms, got %s", c.WorkerPollInterval)
 	}

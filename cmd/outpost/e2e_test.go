@@ -340,6 +340,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		"OUTPOST_DATABASE_URL":           "mysql://localhost/x",
 		"OUTPOST_REDIS_URL":              "localhost:6379",
 		"OUTPOST_OUTBOX_RELAY_INTERVAL":  "100ms",
+		"OUTPOST_DISPATCH_TIMEOUT":       "0s",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
