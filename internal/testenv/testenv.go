@@ -3,8 +3,11 @@
 // parallel without sharing state.
 //
 // OUTPOST_TEST_DATABASE_URL names the server's maintenance database
-// (default postgres://root@127.0.0.1:5432/postgres?sslmode=disable) and
-// OUTPOST_TEST_REDIS_ADDR the Redis server (default 127.0.0.1:6379).
+// (default postgres://root@127.0.0.1:5432/postgres?sslmode=disable),
+// OUTPOST_TEST_DATABASE_PREFIX the prefix of the test databases' names
+// (default outpost_test_), and OUTPOST_TEST_REDIS_ADDR the Redis server
+// (default 127.0.0.1:6379). Two checkouts can run their tests at once when
+// they use different prefixes and Redis servers.
 package testenv
 
 import (
@@ -44,8 +47,8 @@ func RedisAddr() string {
 	return "127.0.0.1:6379"
 }
 
-// DatabaseURL returns the URL of database outpost_test_<name>, which the
-// first call in a test binary drops, recreates and migrates.
+// DatabaseURL returns the URL of database <prefix><name>, which the first
+// call in a test binary drops, recreates and migrates.
 func DatabaseURL(t testing.TB, name string) string {
 	t.Helper()
 	mu.Lock()
@@ -54,7 +57,11 @@ func DatabaseURL(t testing.TB, name string) string {
 		return dsn
 	}
 
-	dsn, err := database.WithDatabase(AdminURL(), "outpost_test_"+name)
+	prefix := os.Getenv("OUTPOST_TEST_DATABASE_PREFIX")
+	if prefix == "" {
+		prefix = "outpost_test_"
+	}
+	dsn, err := database.WithDatabase(AdminURL(), prefix+name)
 	if err != nil {
 		t.Fatalf("build test database URL: %v", err)
 	}
@@ -75,7 +82,7 @@ func DatabaseURL(t testing.TB, name string) string {
 	return dsn
 }
 
-// DB returns a connection to database outpost_test_<name>, closed when t
+// DB returns a connection to the test database of name, closed when t
 // ends.
 func DB(t testing.TB, name string) *gorm.DB {
 	t.Helper()
