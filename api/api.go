@@ -8,9 +8,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+	"github.com/danielgtaylor/huma/v2/validation"
 
 	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/apikeys"
@@ -62,7 +64,31 @@ func Config() huma.Config {
 			Description: "An API key created with `outpost apikey create`.",
 		},
 	}
+	cfg.Transformers = append(cfg.Transformers, locateMissingProperties)
 	return cfg
+}
+
+// locateMissingProperties sets the location of each missing-property error
+// to the property, such as body.title, in place of the object that lacks
+// it. huma v2.37 reports the object, as JSON Schema validators do, and names
+// the property only in the message.
+func locateMissingProperties(_ huma.Context, _ string, v any) (any, error) {
+	model, ok := v.(*huma.ErrorModel)
+	if !ok {
+		return v, nil
+	}
+	prefix, suffix, _ := strings.Cut(validation.MsgExpectedRequiredProperty, "%s")
+	for _, detail := range model.Errors {
+		name, ok := strings.CutPrefix(detail.Message, prefix)
+		if !ok {
+			continue
+		}
+		if name, ok = strings.CutSuffix(name, suffix); ok && detail.Location != "" {
+			detail.Location += "." + name
+			detail.Value = nil
+		}
+	}
+	return model, nil
 }
 
 // Register adds every operation to api.

@@ -42,7 +42,7 @@ type UpdateTicketInput struct {
 		Status      Optional[models.Status]   `json:"status,omitempty" enum:"open,pending,resolved,closed" doc:"Moving to resolved emits ticket.resolved; leaving resolved or closed reopens the ticket."`
 		Priority    Optional[models.Priority] `json:"priority,omitempty" enum:"low,medium,high,urgent"`
 		AccountID   Optional[string]          `json:"accountId,omitempty" minLength:"1"`
-		AssigneeID  Optional[string]          `json:"assigneeId,omitempty" nullable:"true" doc:"Agent to assign, or null to unassign."`
+		AssigneeID  Nullable[string]          `json:"assigneeId,omitempty" nullable:"true" minLength:"1" doc:"Agent to assign, or null to unassign."`
 		Tags        Optional[[]string]        `json:"tags,omitempty" maxItems:"20"`
 	}
 }
