@@ -35,7 +35,9 @@ const maxBodyBytes = 1 << 20
 type Deps struct {
 	Helpdesk  *helpdesk.Service
 	Endpoints *webhooks.Endpoints
-	Keys      *apikeys.Keys
+	// Deliveries redelivers, replays and sends test deliveries.
+	Deliveries *webhooks.Deliverer
+	Keys       *apikeys.Keys
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -101,6 +103,7 @@ func Register(api huma.API, deps Deps) {
 	registerAccounts(api, h)
 	registerAgents(api, h)
 	registerWebhooks(api, h)
+	registerWebhookOperations(api, h)
 }
 
 type handlers struct {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -12,7 +13,8 @@ import (
 )
 
 const eventTypesDoc = "Event types: ticket.created, ticket.updated, ticket.resolved, " +
-	"message.created, account.created, or [\"*\"] for all."
+	"message.created, account.created, or [\"*\"] for all. URLs on loopback, private, link-local, " +
+	"carrier-grade NAT, multicast or cloud metadata addresses are rejected."
 
 // CreateWebhookInput is the request of create-webhook.
 type CreateWebhookInput struct {
@@ -165,4 +167,135 @@ func (h *handlers) listDeliveries(ctx context.Context, in *ListDeliveriesInput) 
 		return nil, h.problem(ctx, err)
 	}
 	return newPage(rows, next), nil
+}
+
+// RotateSecretInput is the request of rotate-webhook-secret.
+type RotateSecretInput struct {
+	ID   string `path:"id" doc:"Webhook endpoint ID."`
+	Body *struct {
+		GracePeriodMinutes *int `json:"gracePeriodMinutes,omitempty" minimum:"0" maximum:"43200" doc:"How long the replaced secret keeps signing beside the new one, in minutes. Default 1440 (24 hours); 0 retires it at once."`
+	}
+}
+
+// ReplayInput is the request of replay-webhook.
+type ReplayInput struct {
+	ID   string `path:"id" doc:"Webhook endpoint ID."`
+	Body struct {
+		Since time.Time `json:"since" doc:"Redeliver failed deliveries created at or after this time (RFC 3339)."`
+	}
+}
+
+// ReplayOutput is the response of replay-webhook.
+type ReplayOutput struct {
+	Body struct {
+		Redelivered int `json:"redelivered" doc:"Number of failed deliveries queued again."`
+	}
+}
+
+// defaultRotationGrace is how long a replaced secret keeps signing when the
+// request does not say.
+const defaultRotationGrace = 24 * time.Hour
+
+func registerWebhookOperations(api huma.API, h *handlers) {
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "rotate-webhook-secret",
+		Method:      http.MethodPost,
+		Path:        "/api/webhooks/{id}/rotate-secret",
+		Summary:     "Rotate an endpoint's signing secret",
+		Description: "Returns the endpoint with a new secret, once. The replaced secret keeps signing " +
+			"beside it for the grace period, so each delivery carries one v1 signature per secret in " +
+			"X-Outpost-Signature and in webhook-signature until receivers switch.",
+		Tags:   []string{"Webhooks"},
+		Errors: []int{http.StatusNotFound},
+	}), h.rotateSecret)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID:   "test-webhook",
+		Method:        http.MethodPost,
+		Path:          "/api/webhooks/{id}/test",
+		Summary:       "Send a test delivery",
+		Description:   "Delivers a webhook.test event to this endpoint only, and returns the delivery.",
+		Tags:          []string{"Webhooks"},
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusNotFound},
+	}), h.testWebhook)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID:   "replay-webhook",
+		Method:        http.MethodPost,
+		Path:          "/api/webhooks/{id}/replay",
+		Summary:       "Redeliver an endpoint's failed deliveries",
+		Description:   "Queues again every failed delivery created since the given time, each with the full retry schedule.",
+		Tags:          []string{"Webhooks"},
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusNotFound, http.StatusConflict},
+	}), h.replayWebhook)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "get-webhook-delivery",
+		Method:      http.MethodGet,
+		Path:        "/api/webhook-deliveries/{id}",
+		Summary:     "Get a delivery with its attempts",
+		Description: "Each attempt lists the request headers, status code, duration, error class and the start of the response.",
+		Tags:        []string{"Webhooks"},
+		Errors:      []int{http.StatusNotFound},
+	}), h.getDelivery)
+
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "redeliver-webhook-delivery",
+		Method:      http.MethodPost,
+		Path:        "/api/webhook-deliveries/{id}/redeliver",
+		Summary:     "Redeliver one delivery",
+		Description: "Starts a new series of attempts with the full retry schedule, whatever the delivery's " +
+			"status, including a delivery whose retries ran out. Answers 409 while an attempt is running.",
+		Tags:          []string{"Webhooks"},
+		DefaultStatus: http.StatusAccepted,
+		Errors:        []int{http.StatusNotFound, http.StatusConflict},
+	}), h.redeliver)
+}
+
+func (h *handlers) rotateSecret(ctx context.Context, in *RotateSecretInput) (*BodyOutput[CreatedWebhook], error) {
+	grace := defaultRotationGrace
+	if in.Body != nil && in.Body.GracePeriodMinutes != nil {
+		grace = time.Duration(*in.Body.GracePeriodMinutes) * time.Minute
+	}
+	ep, err := h.deps.Endpoints.RotateSecret(ctx, in.ID, grace)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[CreatedWebhook]{Body: CreatedWebhook{WebhookEndpoint: ep, Secret: ep.Secret}}, nil
+}
+
+func (h *handlers) testWebhook(ctx context.Context, in *IDInput) (*BodyOutput[models.WebhookDelivery], error) {
+	dlv, err := h.deps.Deliveries.SendTest(ctx, in.ID)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[models.WebhookDelivery]{Body: dlv}, nil
+}
+
+func (h *handlers) replayWebhook(ctx context.Context, in *ReplayInput) (*ReplayOutput, error) {
+	n, err := h.deps.Deliveries.Replay(ctx, in.ID, in.Body.Since)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	out := &ReplayOutput{}
+	out.Body.Redelivered = n
+	return out, nil
+}
+
+func (h *handlers) getDelivery(ctx context.Context, in *IDInput) (*BodyOutput[models.WebhookDelivery], error) {
+	dlv, err := h.deps.Endpoints.GetDelivery(ctx, in.ID)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[models.WebhookDelivery]{Body: dlv}, nil
+}
+
+func (h *handlers) redeliver(ctx context.Context, in *IDInput) (*BodyOutput[models.WebhookDelivery], error) {
+	dlv, err := h.deps.Deliveries.Redeliver(ctx, in.ID)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[models.WebhookDelivery]{Body: dlv}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+	"gorm.io/gorm"
 )
 
 // Status is the state of a ticket in its workflow.
@@ -137,6 +138,7 @@ type Event struct {
 	Body         string
 	CreatedAt    time.Time `gorm:"autoCreateTime:false"`
 	DispatchedAt *time.Time
+	FannedOutAt  *time.Time
 }
 
 // WebhookEndpoint is a URL that receives signed event deliveries.
@@ -149,6 +151,17 @@ type WebhookEndpoint struct {
 	Enabled     bool           `json:"enabled"`
 	CreatedAt   time.Time      `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt   time.Time      `json:"updatedAt" gorm:"autoUpdateTime:false"`
+
+	// PreviousSecret keeps signing beside Secret until
+	// PreviousSecretExpiresAt, so receivers can switch secrets without
+	// rejecting deliveries.
+	PreviousSecret          string     `json:"-"`
+	PreviousSecretExpiresAt *time.Time `json:"previousSecretExpiresAt" doc:"When the secret replaced by the last rotation stops signing, or null."`
+
+	ConsecutiveFailures int        `json:"consecutiveFailures" doc:"Failed attempts since the last success."`
+	FailingSince        *time.Time `json:"failingSince" doc:"Start of the current run of failures, or null."`
+	DisabledReason      string     `json:"disabledReason" doc:"Why Outpost disabled the endpoint, or empty."`
+	DisabledAt          *time.Time `json:"disabledAt"`
 }
 
 // DeliveryStatus is the state of one event's delivery to one endpoint.
@@ -170,6 +183,9 @@ type WebhookDelivery struct {
 	Status        DeliveryStatus   `json:"status" enum:"pending,succeeded,failed"`
 	AttemptCount  int              `json:"attemptCount"`
 	LastAttemptAt *time.Time       `json:"lastAttemptAt"`
+	LastError     string           `json:"lastError" doc:"Error of the last failed attempt, or empty."`
+	NextAttemptAt *time.Time       `json:"nextAttemptAt" doc:"When the next attempt is due, or null once the delivery succeeded or failed."`
+	RetryBase     int              `json:"-"`
 	CreatedAt     time.Time        `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt     time.Time        `json:"updatedAt" gorm:"autoUpdateTime:false"`
 	Attempts      []WebhookAttempt `json:"attempts" gorm:"foreignKey:DeliveryID"`
@@ -184,7 +200,10 @@ type WebhookAttempt struct {
 	DurationMS   int       `json:"durationMs" gorm:"column:duration_ms"`
 	StatusCode   *int      `json:"statusCode" doc:"HTTP status code, or null when no response arrived."`
 	Error        string    `json:"error" doc:"Why the attempt failed, or empty."`
+	ErrorClass   string    `json:"errorClass" doc:"Kind of failure: dns, connect, tls, timeout, http_status or blocked; empty on success."`
 	ResponseBody string    `json:"responseBody" doc:"Start of the response body, truncated."`
+
+	RequestHeaders map[string]string `json:"requestHeaders" gorm:"serializer:json" doc:"Headers sent with the request."`
 }
 
 // APIKey authenticates an integration. Only a hash of the secret is stored.
@@ -196,4 +215,13 @@ type APIKey struct {
 	CreatedAt  time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`
+}
+
+// BeforeCreate stores a missing header map as an empty JSON object, because
+// the column is NOT NULL.
+func (a *WebhookAttempt) BeforeCreate(*gorm.DB) error {
+	if a.RequestHeaders == nil {
+		a.RequestHeaders = map[string]string{}
+	}
+	return nil
 }

@@ -22,6 +22,10 @@ type Config struct {
 	// after its commit. Default 5s; asynq's scheduler runs at most once a
 	// second.
 	RelayInterval time.Duration
+
+	// ReconcileInterval is how often the webhook reconciler looks for
+	// fan-outs and deliveries that the queue lost. Default 1m.
+	ReconcileInterval time.Duration
 }
 
 // New returns an asynq scheduler connected with redisOpt, with every
@@ -30,8 +34,14 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	if cfg.RelayInterval == 0 {
 		cfg.RelayInterval = 5 * time.Second
 	}
+	if cfg.ReconcileInterval == 0 {
+		cfg.ReconcileInterval = time.Minute
+	}
 	if cfg.RelayInterval < time.Second {
 		return nil, fmt.Errorf("outbox relay interval %s is below the scheduler's resolution of 1s", cfg.RelayInterval)
+	}
+	if cfg.ReconcileInterval < time.Second {
+		return nil, fmt.Errorf("webhook reconcile interval %s is below the scheduler's resolution of 1s", cfg.ReconcileInterval)
 	}
 	s := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
 		Logger: worker.NewAsynqLogger(logger),
@@ -46,9 +56,13 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 				slog.String("err", err.Error()))
 		},
 	})
-	spec := fmt.Sprintf("@every %s", cfg.RelayInterval)
-	if _, err := s.Register(spec, tasks.NewOutboxRelay(cfg.RelayInterval)); err != nil {
+	if _, err := s.Register(every(cfg.RelayInterval), tasks.NewOutboxRelay(cfg.RelayInterval)); err != nil {
 		return nil, fmt.Errorf("register outbox relay: %w", err)
+	}
+	if _, err := s.Register(every(cfg.ReconcileInterval), tasks.NewWebhookReconcile(cfg.ReconcileInterval)); err != nil {
+		return nil, fmt.Errorf("register webhook reconciler: %w", err)
 	}
 	return s, nil
 }
+
+func every(d time.Duration) string { return fmt.Sprintf("@every %s", d) }

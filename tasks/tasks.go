@@ -28,9 +28,10 @@ var Queues = map[string]int{
 
 // Task type names.
 const (
-	TypeEventFanout     = "event:fanout"
-	TypeWebhookDelivery = "webhook:deliver"
-	TypeOutboxRelay     = "outbox:relay"
+	TypeEventFanout      = "event:fanout"
+	TypeWebhookDelivery  = "webhook:deliver"
+	TypeOutboxRelay      = "outbox:relay"
+	TypeWebhookReconcile = "webhook:reconcile"
 )
 
 // fanoutRetention keeps a finished fan-out task, and with it its TaskID, so
@@ -83,6 +84,18 @@ func NewOutboxRelay(interval time.Duration) *asynq.Task {
 		asynq.MaxRetry(0),
 		asynq.Unique(interval),
 		asynq.Timeout(time.Minute),
+	)
+}
+
+// NewWebhookReconcile returns the periodic task that re-enqueues fan-outs
+// and deliveries that PostgreSQL records as pending but the queue lost. Like
+// the relay, it is unique for interval.
+func NewWebhookReconcile(interval time.Duration) *asynq.Task {
+	return asynq.NewTask(TypeWebhookReconcile, nil,
+		asynq.Queue(QueueMaintenance),
+		asynq.MaxRetry(0),
+		asynq.Unique(interval),
+		asynq.Timeout(5*time.Minute),
 	)
 }
 

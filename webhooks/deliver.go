@@ -3,118 +3,110 @@ package webhooks
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/tasks"
 )
 
-// Config tunes delivery. The zero value of a field means its default.
-type Config struct {
-	// RetrySchedule is the delay before each retry; its length is the number
-	// of retries after the first attempt. Each delay varies by up to ±10%
-	// so that retries of many deliveries spread out.
-	// Default: 5s, 5m, 30m, 2h, 5h, 10h, 10h (about 28 hours in all).
-	RetrySchedule []time.Duration
-
-	// Timeout bounds one attempt: connecting, sending and reading the
-	// response. Default 15s.
-	Timeout time.Duration
-
-	// MaxResponseBytes is how much of a response body is read and stored.
-	// Default 64 KiB.
-	MaxResponseBytes int64
-
-	// UserAgent is sent with every delivery. Default "Outpost-Webhooks/1".
-	UserAgent string
-}
-
-// DefaultRetrySchedule is the retry schedule when none is configured.
-var DefaultRetrySchedule = []time.Duration{
-	5 * time.Second, 5 * time.Minute, 30 * time.Minute,
-	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour,
-}
-
-// WithDefaults returns c with every zero field set to its default.
-func (c Config) WithDefaults() Config {
-	if len(c.RetrySchedule) == 0 {
-		c.RetrySchedule = DefaultRetrySchedule
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 15 * time.Second
-	}
-	if c.MaxResponseBytes == 0 {
-		c.MaxResponseBytes = 64 << 10
-	}
-	if c.UserAgent == "" {
-		c.UserAgent = "Outpost-Webhooks/1"
-	}
-	return c
-}
-
-// TaskTimeout is asynq's deadline for one delivery task. It exceeds the
-// HTTP timeout, so asynq never gives up on an attempt that is still running
-// and starts a second copy of it.
-func (c Config) TaskTimeout() time.Duration { return c.Timeout + 30*time.Second }
-
-// RetryDelay returns the delay before retry n+1 of a delivery: the n-th
-// entry of the schedule, or its last entry past the end, with jitter.
-func (c Config) RetryDelay(n int) time.Duration {
-	d := c.RetrySchedule[min(n, len(c.RetrySchedule)-1)]
-	jitter := time.Duration(rand.Int64N(int64(d)/5+1)) - d/10
-	return d + jitter
-}
+// Error classes of a failed attempt, stored with the attempt and used as a
+// metrics label.
+const (
+	ClassDNS        = "dns"
+	ClassConnect    = "connect"
+	ClassTLS        = "tls"
+	ClassTimeout    = "timeout"
+	ClassHTTPStatus = "http_status"
+	ClassBlocked    = "blocked"
+)
 
 // Enqueuer is the part of asynq.Client the deliverer uses.
 type Enqueuer interface {
 	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
-// Deliverer fans events out to endpoints and delivers them.
+// TaskDeleter is the part of asynq.Inspector that redelivery uses to remove
+// a delivery's old task, so that its TaskID can be enqueued again.
+type TaskDeleter interface {
+	DeleteTask(queue, id string) error
+}
+
+// Deps are the Deliverer's collaborators. Redis, Tasks and Metrics may be
+// nil: without Redis there is no per-endpoint in-flight limit, without Tasks
+// redelivery cannot replace a task still in the queue, and without Metrics
+// nothing is measured.
+type Deps struct {
+	DB      *gorm.DB
+	Queue   Enqueuer
+	Redis   redis.UniversalClient
+	Tasks   TaskDeleter
+	Metrics *Metrics
+	Logger  *slog.Logger
+	NowFunc func() time.Time
+}
+
+// Deliverer fans events out to endpoints, delivers them, and redelivers or
+// reconciles deliveries.
 type Deliverer struct {
 	db      *gorm.DB
 	queue   Enqueuer
+	tasks   TaskDeleter
+	limiter *endpointLimiter
+	metrics *Metrics
 	client  *http.Client
 	cfg     Config
 	logger  *slog.Logger
 	nowFunc func() time.Time
 }
 
-// NewDeliverer returns a Deliverer. nowFunc is the clock; nil means
-// time.Now.
-func NewDeliverer(db *gorm.DB, queue Enqueuer, cfg Config, logger *slog.Logger, nowFunc func() time.Time) *Deliverer {
-	if nowFunc == nil {
-		nowFunc = time.Now
-	}
+// NewDeliverer returns a Deliverer configured by cfg, which must pass
+// Validate.
+func NewDeliverer(deps Deps, cfg Config) *Deliverer {
 	cfg = cfg.WithDefaults()
-	return &Deliverer{
-		db:      db,
-		queue:   queue,
+	d := &Deliverer{
+		db:      deps.DB,
+		queue:   deps.Queue,
+		tasks:   deps.Tasks,
+		metrics: deps.Metrics,
 		client:  newHTTPClient(cfg),
 		cfg:     cfg,
-		logger:  logger,
-		nowFunc: nowFunc,
+		logger:  deps.Logger,
+		nowFunc: deps.NowFunc,
 	}
+	if d.nowFunc == nil {
+		d.nowFunc = time.Now
+	}
+	if deps.Redis != nil {
+		d.limiter = &endpointLimiter{rdb: deps.Redis, limit: cfg.MaxInFlightPerEndpoint, lease: cfg.TaskTimeout}
+	}
+	return d
 }
 
 func newHTTPClient(cfg Config) *http.Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
-	// Deliveries never go through a proxy taken from the environment.
+	// Deliveries never go through a proxy taken from the environment: the
+	// proxy would dial on Outpost's behalf and bypass the SSRF guard.
 	transport.Proxy = nil
 	transport.MaxIdleConnsPerHost = 16
+	if !cfg.AllowPrivateNetworks {
+		transport.DialContext = guardedDialer(cfg.Timeout).DialContext
+	}
 	return &http.Client{
 		Transport: transport,
 		Timeout:   cfg.Timeout,
@@ -128,9 +120,9 @@ func (d *Deliverer) now() time.Time { return d.nowFunc().UTC().Truncate(time.Mic
 
 // Fanout creates one pending delivery of event eventID for each enabled
 // endpoint subscribed to its type that existed when the event was written,
-// and enqueues a delivery task for every pending delivery of the event. It is
-// idempotent: rows are unique per event and endpoint, and task IDs are the
-// delivery IDs.
+// marks the event fanned out, and enqueues a delivery task for every pending
+// delivery of the event. It is idempotent: rows are unique per event and
+// endpoint, and task IDs are the delivery IDs.
 func (d *Deliverer) Fanout(ctx context.Context, eventID string) error {
 	db := d.db.WithContext(ctx)
 	var evt models.Event
@@ -143,47 +135,51 @@ func (d *Deliverer) Fanout(ctx context.Context, eventID string) error {
 		return fmt.Errorf("load event: %w", err)
 	}
 
-	if err := insertDeliveries(db, evt, d.now()); err != nil {
+	now := d.now()
+	err = db.Transaction(func(tx *gorm.DB) error {
+		if err := insertDeliveries(tx, evt, now); err != nil {
+			return err
+		}
+		return markFannedOut(tx, evt.ID, now)
+	})
+	if err != nil {
 		return err
 	}
-
-	var pending []string
-	err = db.Model(&models.WebhookDelivery{}).
-		Where("event_id = ? AND status = ?", eventID, models.DeliveryPending).
-		Pluck("id", &pending).Error
+	pending, err := pendingDeliveries(db, eventID)
 	if err != nil {
-		return fmt.Errorf("list pending deliveries: %w", err)
+		return err
 	}
 	for _, id := range pending {
-		if err := d.Enqueue(ctx, id); err != nil {
+		if err := d.Enqueue(ctx, id, time.Time{}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// Enqueue enqueues the delivery task of delivery id. A task with that ID
-// that is already queued counts as success.
-func (d *Deliverer) Enqueue(ctx context.Context, deliveryID string) error {
-	task := tasks.NewWebhookDelivery(deliveryID, len(d.cfg.RetrySchedule), d.cfg.TaskTimeout())
-	_, err := d.queue.EnqueueContext(ctx, task)
+// Enqueue enqueues the delivery task of delivery id, to run at processAt or
+// at once when processAt is zero. A task with that ID already in the queue
+// counts as success.
+func (d *Deliverer) Enqueue(ctx context.Context, deliveryID string, processAt time.Time) error {
+	// Retries are counted in PostgreSQL, by attempt; asynq's own retry limit
+	// only backs that up.
+	task := tasks.NewWebhookDelivery(deliveryID, len(d.cfg.RetrySchedule)+3, d.cfg.TaskTimeout)
+	var opts []asynq.Option
+	if !processAt.IsZero() {
+		opts = append(opts, asynq.ProcessAt(processAt))
+	}
+	_, err := d.queue.EnqueueContext(ctx, task, opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue delivery %s: %w", deliveryID, err)
 	}
 	return nil
 }
 
-// Attempt identifies one run of a delivery task.
-type Attempt struct {
-	// Final reports that the queue will not retry after this run.
-	Final bool
-}
-
-// Deliver makes one attempt of delivery id and records it. It returns an
-// error when the attempt failed and should be retried; a failure on the
-// final attempt marks the delivery failed and returns nil.
-func (d *Deliverer) Deliver(ctx context.Context, deliveryID string, a Attempt) error {
-	dlv, ep, body, err := d.load(ctx, deliveryID)
+// Deliver makes one attempt of delivery id and records it. It returns a
+// *RetryError when the delivery should run again later, and nil once the
+// delivery succeeded or failed for good.
+func (d *Deliverer) Deliver(ctx context.Context, deliveryID string) error {
+	dlv, ep, evt, err := d.load(ctx, deliveryID)
 	if err != nil || dlv == nil {
 		return err
 	}
@@ -194,50 +190,104 @@ func (d *Deliverer) Deliver(ctx context.Context, deliveryID string, a Attempt) e
 	)
 	if !ep.Enabled {
 		logger.InfoContext(ctx, "delivery dropped: endpoint disabled")
-		return d.finish(ctx, dlv, models.DeliveryFailed)
+		return d.abandon(ctx, dlv, "endpoint disabled")
+	}
+
+	if d.limiter != nil {
+		ok, err := d.limiter.acquire(ctx, ep.ID, dlv.ID, d.nowFunc())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &RetryError{Delay: busyDelay(), Busy: true}
+		}
+		defer func() {
+			if err := d.limiter.release(context.WithoutCancel(ctx), ep.ID, dlv.ID); err != nil {
+				logger.WarnContext(ctx, "release endpoint slot", slog.String("err", err.Error()))
+			}
+		}()
 	}
 
 	started := d.now()
-	result := d.post(ctx, ep, dlv, body, started)
+	result := d.post(ctx, ep, dlv, []byte(evt.Body), started)
 	attempt := models.WebhookAttempt{
-		ID:           models.NewID(models.PrefixAttempt),
-		DeliveryID:   dlv.ID,
-		Number:       dlv.AttemptCount + 1,
-		StartedAt:    started,
-		DurationMS:   int(d.nowFunc().Sub(started).Milliseconds()),
-		StatusCode:   result.statusCode,
-		Error:        result.errText,
-		ResponseBody: result.body,
+		ID:             models.NewID(models.PrefixAttempt),
+		DeliveryID:     dlv.ID,
+		Number:         dlv.AttemptCount + 1,
+		StartedAt:      started,
+		DurationMS:     int(d.nowFunc().Sub(started).Milliseconds()),
+		StatusCode:     result.statusCode,
+		Error:          result.errText,
+		ErrorClass:     result.class,
+		ResponseBody:   result.body,
+		RequestHeaders: result.headers,
 	}
-
-	status := models.DeliveryPending
-	switch {
-	case result.ok:
-		status = models.DeliverySucceeded
-	case a.Final:
-		status = models.DeliveryFailed
-	}
-	if err := d.record(ctx, dlv, attempt, status); err != nil {
+	out := d.decide(dlv, ep, result, started)
+	if err := d.record(ctx, dlv, ep, attempt, out); err != nil {
 		return err
 	}
+	d.metrics.observeAttempt(result, attempt.DurationMS, out.status, d.nowFunc().Sub(evt.CreatedAt))
 
-	switch status {
+	switch out.status {
 	case models.DeliverySucceeded:
 		logger.DebugContext(ctx, "delivery succeeded", slog.Int("attempt", attempt.Number))
 		return nil
 	case models.DeliveryFailed:
-		logger.WarnContext(ctx, "delivery failed after its last attempt",
+		logger.WarnContext(ctx, "delivery failed for good",
 			slog.Int("attempt", attempt.Number),
+			slog.String("error_class", result.class),
 			slog.String("err", result.errText))
+		if out.disableReason != "" {
+			logger.WarnContext(ctx, "endpoint disabled", slog.String("reason", out.disableReason))
+		}
 		return nil
 	default:
-		return fmt.Errorf("attempt %d: %s", attempt.Number, result.errText)
+		return &RetryError{Delay: out.delay, Err: fmt.Errorf("attempt %d: %s", attempt.Number, result.errText)}
 	}
 }
 
-// load reads delivery id with its endpoint and event body. It returns a nil
+// outcome is what one attempt leads to.
+type outcome struct {
+	status        models.DeliveryStatus
+	delay         time.Duration // before the next attempt, when status is pending
+	disableReason string        // set when the endpoint must be disabled
+	failure       bool
+}
+
+// decide applies the retry policy to an attempt's result.
+func (d *Deliverer) decide(dlv *models.WebhookDelivery, ep *models.WebhookEndpoint, r postResult, at time.Time) outcome {
+	if r.ok {
+		return outcome{status: models.DeliverySucceeded}
+	}
+	out := outcome{status: models.DeliveryPending, failure: true}
+	if r.statusCode != nil && *r.statusCode == http.StatusGone {
+		out.status = models.DeliveryFailed
+		out.disableReason = "the endpoint answered 410 Gone"
+		return out
+	}
+	if ep.FailingSince != nil && at.Sub(*ep.FailingSince) >= d.cfg.DisableAfter {
+		out.status = models.DeliveryFailed
+		out.disableReason = fmt.Sprintf("every attempt failed since %s", ep.FailingSince.Format(time.RFC3339))
+		return out
+	}
+
+	// Attempts of the current series, this one included: a manual
+	// redelivery starts a new series with the whole schedule.
+	n := dlv.AttemptCount + 1 - dlv.RetryBase
+	if n > len(d.cfg.RetrySchedule) {
+		out.status = models.DeliveryFailed
+		return out
+	}
+	out.delay = d.cfg.RetryDelay(n - 1)
+	if r.retryAfter > 0 {
+		out.delay = min(max(r.retryAfter, time.Second), d.cfg.MaxRetryAfter)
+	}
+	return out
+}
+
+// load reads delivery id with its endpoint and event. It returns a nil
 // delivery, and no error, when there is nothing left to do.
-func (d *Deliverer) load(ctx context.Context, id string) (*models.WebhookDelivery, *models.WebhookEndpoint, []byte, error) {
+func (d *Deliverer) load(ctx context.Context, id string) (*models.WebhookDelivery, *models.WebhookEndpoint, *models.Event, error) {
 	db := d.db.WithContext(ctx)
 	var dlv models.WebhookDelivery
 	err := db.Take(&dlv, "id = ?", id).Error
@@ -262,29 +312,32 @@ func (d *Deliverer) load(ctx context.Context, id string) (*models.WebhookDeliver
 	}
 
 	var evt models.Event
-	if err := db.Select("body").Take(&evt, "id = ?", dlv.EventID).Error; err != nil {
+	if err := db.Select("body", "created_at").Take(&evt, "id = ?", dlv.EventID).Error; err != nil {
 		return nil, nil, nil, fmt.Errorf("load event: %w", err)
 	}
-	return &dlv, &ep, []byte(evt.Body), nil
+	return &dlv, &ep, &evt, nil
 }
 
 type postResult struct {
 	ok         bool
 	statusCode *int
 	errText    string
+	class      string
 	body       string
+	headers    map[string]string
+	retryAfter time.Duration
 }
 
-// post sends one signed request. It never returns the request URL in
-// errText, because URLs may carry receivers' tokens.
+// post sends one signed request. It never puts the request URL in errText,
+// because URLs may carry receivers' tokens.
 func (d *Deliverer) post(ctx context.Context, ep *models.WebhookEndpoint, dlv *models.WebhookDelivery, body []byte, at time.Time) postResult {
-	headers, err := SignatureHeaders(dlv.EventID, body, at, ep.Secret)
+	headers, err := SignatureHeaders(dlv.EventID, body, at, activeSecrets(ep, at)...)
 	if err != nil {
-		return postResult{errText: err.Error()}
+		return postResult{errText: err.Error(), class: ClassConnect}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return postResult{errText: "build request: " + describeError(err)}
+		return postResult{errText: "build request: " + describeError(err), class: ClassConnect}
 	}
 	req.Header = headers
 	req.Header.Set("Content-Type", "application/json")
@@ -292,10 +345,11 @@ func (d *Deliverer) post(ctx context.Context, ep *models.WebhookEndpoint, dlv *m
 	req.Header.Set(HeaderEvent, dlv.EventType)
 	req.Header.Set(HeaderEventID, dlv.EventID)
 	req.Header.Set(HeaderDeliveryID, dlv.ID)
+	sent := flattenHeaders(req.Header)
 
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return postResult{errText: describeError(err)}
+		return postResult{errText: describeError(err), class: classify(err), headers: sent}
 	}
 	defer resp.Body.Close()
 
@@ -303,48 +357,72 @@ func (d *Deliverer) post(ctx context.Context, ep *models.WebhookEndpoint, dlv *m
 	// status code alone decides the outcome.
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, d.cfg.MaxResponseBytes))
 	code := resp.StatusCode
-	res := postResult{statusCode: &code, body: storableText(raw)}
+	res := postResult{statusCode: &code, body: storableText(raw), headers: sent}
 	switch {
 	case code >= 200 && code < 300:
 		res.ok = true
 	case code >= 300 && code < 400:
+		res.class = ClassHTTPStatus
 		res.errText = fmt.Sprintf("HTTP %d redirect to %q not followed", code, resp.Header.Get("Location"))
 	default:
+		res.class = ClassHTTPStatus
 		res.errText = fmt.Sprintf("HTTP %d", code)
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+			res.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), at)
+		}
 	}
 	return res
 }
 
-// record stores attempt and moves the delivery to status, unless another
-// run finished the delivery first.
-func (d *Deliverer) record(ctx context.Context, dlv *models.WebhookDelivery, attempt models.WebhookAttempt, status models.DeliveryStatus) error {
-	return d.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&attempt).Error; err != nil {
-			return fmt.Errorf("insert delivery attempt: %w", err)
-		}
-		err := tx.Model(&models.WebhookDelivery{}).
-			Where("id = ? AND status = ?", dlv.ID, models.DeliveryPending).
-			Updates(map[string]any{
-				"status":          status,
-				"attempt_count":   gorm.Expr("attempt_count + 1"),
-				"last_attempt_at": attempt.StartedAt,
-				"updated_at":      d.now(),
-			}).Error
-		if err != nil {
-			return fmt.Errorf("update delivery: %w", err)
-		}
-		return nil
-	})
+// activeSecrets returns the secrets that sign at time at: the current one,
+// then the one a rotation replaced, until it expires.
+func activeSecrets(ep *models.WebhookEndpoint, at time.Time) []string {
+	secrets := []string{ep.Secret}
+	if ep.PreviousSecret != "" && ep.PreviousSecretExpiresAt != nil && at.Before(*ep.PreviousSecretExpiresAt) {
+		secrets = append(secrets, ep.PreviousSecret)
+	}
+	return secrets
 }
 
-func (d *Deliverer) finish(ctx context.Context, dlv *models.WebhookDelivery, status models.DeliveryStatus) error {
-	err := d.db.WithContext(ctx).Model(&models.WebhookDelivery{}).
-		Where("id = ? AND status = ?", dlv.ID, models.DeliveryPending).
-		Updates(map[string]any{"status": status, "updated_at": d.now()}).Error
-	if err != nil {
-		return fmt.Errorf("update delivery: %w", err)
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date,
+// and returns zero when it is absent or invalid.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
 	}
-	return nil
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// classify returns the error class of a request that got no response.
+func classify(err error) string {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	var certErr *tls.CertificateVerificationError
+	var recordErr tls.RecordHeaderError
+	var alertErr tls.AlertError
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostnameErr x509.HostnameError
+	var invalidErr x509.CertificateInvalidError
+	switch {
+	case isBlocked(err):
+		return ClassBlocked
+	case errors.As(err, &dnsErr):
+		return ClassDNS
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return ClassTimeout
+	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &alertErr),
+		errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidErr):
+		return ClassTLS
+	default:
+		return ClassConnect
+	}
 }
 
 // describeError returns err's message without the request URL that
@@ -369,4 +447,12 @@ func storableText(b []byte) string {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	return strings.ReplaceAll(s, "\x00", "")
+}
+
+func flattenHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = strings.Join(v, ", ")
+	}
+	return out
 }

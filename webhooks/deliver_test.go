@@ -74,7 +74,7 @@ func (r *receiver) received() []receivedRequest {
 // a pending delivery of the event to the endpoint.
 func newPendingDelivery(t *testing.T, e env, url string) (models.WebhookEndpoint, models.Event, models.WebhookDelivery) {
 	t.Helper()
-	ep, err := NewEndpoints(e.db, futureClock).Create(context.Background(), NewEndpoint{
+	ep, err := privateEndpoints(e.db, futureClock).Create(context.Background(), NewEndpoint{
 		URL:    url,
 		Events: []string{AllEvents},
 	})
@@ -86,7 +86,8 @@ func newPendingDelivery(t *testing.T, e env, url string) (models.WebhookEndpoint
 
 func newDeliverer(t *testing.T, e env, cfg Config, nowFunc func() time.Time) *Deliverer {
 	t.Helper()
-	return NewDeliverer(e.db, e.queue, cfg, testenv.Logger(t), nowFunc)
+	cfg.AllowPrivateNetworks = true
+	return NewDeliverer(Deps{DB: e.db, Queue: e.queue, Logger: testenv.Logger(t), NowFunc: nowFunc}, cfg)
 }
 
 // closedPortAddr returns a loopback address where nothing listens.
@@ -122,8 +123,8 @@ func TestFanoutSubscribedEndpoints(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	at := time.Now().UTC().Truncate(time.Microsecond)
-	earlier := NewEndpoints(e.db, func() time.Time { return at.Add(-time.Minute) })
-	later := NewEndpoints(e.db, func() time.Time { return at.Add(time.Minute) })
+	earlier := privateEndpoints(e.db, func() time.Time { return at.Add(-time.Minute) })
+	later := privateEndpoints(e.db, func() time.Time { return at.Add(time.Minute) })
 
 	create := func(eps *Endpoints, events ...string) string {
 		ep, err := eps.Create(ctx, NewEndpoint{URL: "http://127.0.0.1:9/hooks", Events: events})
@@ -212,14 +213,14 @@ func TestEnqueueTwiceQueuesOnce(t *testing.T) {
 	d := newDeliverer(t, e, cfg, nil)
 	id := models.NewID(models.PrefixDelivery)
 
-	require.NoError(t, d.Enqueue(context.Background(), id))
-	require.NoError(t, d.Enqueue(context.Background(), id))
+	require.NoError(t, d.Enqueue(context.Background(), id, time.Time{}))
+	require.NoError(t, d.Enqueue(context.Background(), id, time.Time{}))
 
 	require.Equal(t, 1, pendingTaskCounts(t, e)[id])
 	info, err := e.inspector.GetTaskInfo(tasks.QueueWebhooks, id)
 	require.NoError(t, err)
 	require.Equal(t, tasks.TypeWebhookDelivery, info.Type)
-	require.Equal(t, 3, info.MaxRetry)
+	require.Equal(t, 3+3, info.MaxRetry, "the schedule plus a margin; attempts are counted in PostgreSQL")
 	require.Equal(t, 40*time.Second, info.Timeout)
 }
 
@@ -235,7 +236,7 @@ func TestDeliverSuccess(t *testing.T) {
 	start := time.Now().UTC().Truncate(time.Second)
 	d := newDeliverer(t, e, Config{}, newStepClock(start, time.Second).Now)
 
-	require.NoError(t, d.Deliver(context.Background(), dlv.ID, Attempt{}))
+	require.NoError(t, d.Deliver(context.Background(), dlv.ID))
 
 	reqs := rcv.received()
 	require.Len(t, reqs, 1)
@@ -282,7 +283,7 @@ func TestDeliverSuccess(t *testing.T) {
 	})
 
 	t.Run("not sent again", func(t *testing.T) {
-		require.NoError(t, d.Deliver(context.Background(), dlv.ID, Attempt{}))
+		require.NoError(t, d.Deliver(context.Background(), dlv.ID))
 		require.Len(t, rcv.received(), 1)
 	})
 }
@@ -295,11 +296,11 @@ func TestDeliverServerError(t *testing.T) {
 		_, _ = io.WriteString(w, "boom")
 	})
 	_, _, dlv := newPendingDelivery(t, e, rcv.srv.URL+"/hooks")
-	d := newDeliverer(t, e, Config{}, nil)
+	d := newDeliverer(t, e, Config{RetrySchedule: []time.Duration{time.Second}}, nil)
 	ctx := context.Background()
 
 	t.Run("retryable attempt", func(t *testing.T) {
-		err := d.Deliver(ctx, dlv.ID, Attempt{})
+		err := d.Deliver(ctx, dlv.ID)
 		require.ErrorContains(t, err, "HTTP 500")
 
 		got := loadDelivery(t, e.db, dlv.ID)
@@ -313,7 +314,7 @@ func TestDeliverServerError(t *testing.T) {
 	})
 
 	t.Run("final attempt", func(t *testing.T) {
-		require.NoError(t, d.Deliver(ctx, dlv.ID, Attempt{Final: true}))
+		require.NoError(t, d.Deliver(ctx, dlv.ID))
 
 		got := loadDelivery(t, e.db, dlv.ID)
 		require.Equal(t, models.DeliveryFailed, got.Status)
@@ -324,7 +325,7 @@ func TestDeliverServerError(t *testing.T) {
 	})
 
 	t.Run("failed not retried", func(t *testing.T) {
-		require.NoError(t, d.Deliver(ctx, dlv.ID, Attempt{}))
+		require.NoError(t, d.Deliver(ctx, dlv.ID))
 		require.Len(t, rcv.received(), 2)
 	})
 }
@@ -348,7 +349,7 @@ func TestDeliverRedirectNotFollowed(t *testing.T) {
 	_, _, dlv := newPendingDelivery(t, e, rcv.srv.URL+"/hooks")
 	d := newDeliverer(t, e, Config{}, nil)
 
-	err := d.Deliver(context.Background(), dlv.ID, Attempt{})
+	err := d.Deliver(context.Background(), dlv.ID)
 	require.ErrorContains(t, err, target)
 
 	mu.Lock()
@@ -373,7 +374,7 @@ func TestDeliverTruncatesResponseBody(t *testing.T) {
 	_, _, dlv := newPendingDelivery(t, e, rcv.srv.URL+"/hooks")
 	d := newDeliverer(t, e, Config{MaxResponseBytes: 1000}, nil)
 
-	require.NoError(t, d.Deliver(context.Background(), dlv.ID, Attempt{}))
+	require.NoError(t, d.Deliver(context.Background(), dlv.ID))
 
 	got := loadDelivery(t, e.db, dlv.ID)
 	require.Equal(t, models.DeliverySucceeded, got.Status)
@@ -391,7 +392,7 @@ func TestDeliverStoresBinaryResponse(t *testing.T) {
 	_, _, dlv := newPendingDelivery(t, e, rcv.srv.URL+"/hooks")
 	d := newDeliverer(t, e, Config{}, nil)
 
-	require.NoError(t, d.Deliver(context.Background(), dlv.ID, Attempt{}))
+	require.NoError(t, d.Deliver(context.Background(), dlv.ID))
 
 	got := loadDelivery(t, e.db, dlv.ID)
 	require.Equal(t, models.DeliverySucceeded, got.Status)
@@ -408,7 +409,7 @@ func TestDeliverConnectionRefused(t *testing.T) {
 	_, _, dlv := newPendingDelivery(t, e, "http://"+closedPortAddr(t)+"/hooks?token=secret123")
 	d := newDeliverer(t, e, Config{}, nil)
 
-	err := d.Deliver(context.Background(), dlv.ID, Attempt{})
+	err := d.Deliver(context.Background(), dlv.ID)
 	require.Error(t, err)
 	require.NotContains(t, err.Error(), "secret123")
 
@@ -440,7 +441,7 @@ func TestDeliverTimeout(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	d := newDeliverer(t, e, Config{Timeout: timeout}, nil)
 
-	err := d.Deliver(context.Background(), dlv.ID, Attempt{})
+	err := d.Deliver(context.Background(), dlv.ID)
 	require.ErrorContains(t, err, "timeout")
 
 	got := loadDelivery(t, e.db, dlv.ID)
@@ -458,11 +459,11 @@ func TestDeliverDisabledEndpoint(t *testing.T) {
 	e := setup(t)
 	rcv := newReceiver(t, func(http.ResponseWriter, *http.Request) {})
 	ep, _, dlv := newPendingDelivery(t, e, rcv.srv.URL+"/hooks")
-	_, err := NewEndpoints(e.db, nil).Update(context.Background(), ep.ID, EndpointPatch{Enabled: outpost.Value(false)})
+	_, err := privateEndpoints(e.db, nil).Update(context.Background(), ep.ID, EndpointPatch{Enabled: outpost.Value(false)})
 	require.NoError(t, err)
 	d := newDeliverer(t, e, Config{}, nil)
 
-	require.NoError(t, d.Deliver(context.Background(), dlv.ID, Attempt{}))
+	require.NoError(t, d.Deliver(context.Background(), dlv.ID))
 
 	require.Empty(t, rcv.received())
 	got := loadDelivery(t, e.db, dlv.ID)
@@ -476,10 +477,10 @@ func TestDeliverDeletedEndpoint(t *testing.T) {
 	e := setup(t)
 	rcv := newReceiver(t, func(http.ResponseWriter, *http.Request) {})
 	ep, _, dlv := newPendingDelivery(t, e, rcv.srv.URL+"/hooks")
-	require.NoError(t, NewEndpoints(e.db, nil).Delete(context.Background(), ep.ID))
+	require.NoError(t, privateEndpoints(e.db, nil).Delete(context.Background(), ep.ID))
 	d := newDeliverer(t, e, Config{}, nil)
 
-	require.NoError(t, d.Deliver(context.Background(), dlv.ID, Attempt{}))
+	require.NoError(t, d.Deliver(context.Background(), dlv.ID))
 	require.Empty(t, rcv.received())
 }
 
@@ -492,7 +493,7 @@ func TestDeliverCanceledContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 
-	err := d.Deliver(ctx, dlv.ID, Attempt{})
+	err := d.Deliver(ctx, dlv.ID)
 	require.True(t, errors.Is(err, context.Canceled), "want context.Canceled, got %v", err)
 	require.Empty(t, rcv.received())
 }
@@ -533,7 +534,7 @@ func TestConfigDefaults(t *testing.T) {
 	require.Equal(t, 15*time.Second, cfg.Timeout)
 	require.Equal(t, int64(64<<10), cfg.MaxResponseBytes)
 	require.Equal(t, "Outpost-Webhooks/1", cfg.UserAgent)
-	require.Equal(t, 45*time.Second, cfg.TaskTimeout())
+	require.Equal(t, 45*time.Second, cfg.TaskTimeout)
 
 	custom := Config{Timeout: time.Second, UserAgent: "Custom/2"}.WithDefaults()
 	require.Equal(t, time.Second, custom.Timeout)

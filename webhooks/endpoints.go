@@ -54,6 +54,11 @@ type DeliveryFilter struct {
 type Endpoints struct {
 	db      *gorm.DB
 	nowFunc func() time.Time
+
+	// AllowPrivateNetworks accepts endpoint URLs on loopback and private
+	// addresses, which are otherwise rejected. It must match the
+	// Deliverer's Config.AllowPrivateNetworks.
+	AllowPrivateNetworks bool
 }
 
 // NewEndpoints returns an Endpoints backed by db. nowFunc is the clock; nil
@@ -74,7 +79,7 @@ var deliverySortKeys = map[string]string{"createdAt": "created_at"}
 // Create stores a new enabled endpoint with a fresh signing secret. The
 // returned endpoint's Secret is the only time the secret leaves Outpost.
 func (e *Endpoints) Create(ctx context.Context, in NewEndpoint) (models.WebhookEndpoint, error) {
-	if err := validateURL(in.URL); err != nil {
+	if err := e.validateURL(ctx, in.URL); err != nil {
 		return models.WebhookEndpoint{}, err
 	}
 	events, err := normalizeEvents(in.Events)
@@ -110,7 +115,7 @@ func (e *Endpoints) Update(ctx context.Context, id string, patch EndpointPatch) 
 			return fmt.Errorf("load webhook endpoint: %w", err)
 		}
 		if patch.URL.Set {
-			if err := validateURL(patch.URL.Value); err != nil {
+			if err := e.validateURL(ctx, patch.URL.Value); err != nil {
 				return err
 			}
 			ep.URL = patch.URL.Value
@@ -125,8 +130,11 @@ func (e *Endpoints) Update(ctx context.Context, id string, patch EndpointPatch) 
 		if patch.Description.Set {
 			ep.Description = patch.Description.Value
 		}
-		if patch.Enabled.Set {
+		if patch.Enabled.Set && patch.Enabled.Value != ep.Enabled {
 			ep.Enabled = patch.Enabled.Value
+			// Enabling an endpoint gives it a clean record.
+			ep.DisabledReason, ep.DisabledAt = "", nil
+			ep.FailingSince, ep.ConsecutiveFailures = nil, 0
 		}
 		ep.UpdatedAt = e.now()
 		if err := tx.Save(&ep).Error; err != nil {
@@ -161,6 +169,59 @@ func (e *Endpoints) Delete(ctx context.Context, id string) error {
 		return outpost.NotFound("webhook endpoint", id)
 	}
 	return nil
+}
+
+// MaxRotationGrace bounds how long a replaced secret may keep signing.
+const MaxRotationGrace = 30 * 24 * time.Hour
+
+// RotateSecret gives endpoint id a new signing secret and returns the
+// endpoint with it. The replaced secret keeps signing beside the new one for
+// grace, so deliveries carry two signatures until receivers switch; zero
+// grace retires it at once. A second rotation within the grace period
+// retires the oldest secret.
+func (e *Endpoints) RotateSecret(ctx context.Context, id string, grace time.Duration) (models.WebhookEndpoint, error) {
+	if grace < 0 || grace > MaxRotationGrace {
+		return models.WebhookEndpoint{}, outpost.Invalid("body.gracePeriodMinutes", int(grace/time.Minute),
+			"must be between 0 and %d minutes (30 days)", int(MaxRotationGrace/time.Minute))
+	}
+	var ep models.WebhookEndpoint
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&ep, "id = ?", id).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return outpost.NotFound("webhook endpoint", id)
+		}
+		if err != nil {
+			return fmt.Errorf("load webhook endpoint: %w", err)
+		}
+		now := e.now()
+		ep.PreviousSecret, ep.PreviousSecretExpiresAt = "", nil
+		if grace > 0 {
+			expires := now.Add(grace)
+			ep.PreviousSecret, ep.PreviousSecretExpiresAt = ep.Secret, &expires
+		}
+		ep.Secret = NewSecret()
+		ep.UpdatedAt = now
+		if err := tx.Save(&ep).Error; err != nil {
+			return fmt.Errorf("save webhook endpoint: %w", err)
+		}
+		return nil
+	})
+	return ep, err
+}
+
+// GetDelivery returns delivery id with its attempts.
+func (e *Endpoints) GetDelivery(ctx context.Context, id string) (models.WebhookDelivery, error) {
+	var dlv models.WebhookDelivery
+	err := e.db.WithContext(ctx).
+		Preload("Attempts", func(db *gorm.DB) *gorm.DB { return db.Order("number") }).
+		Take(&dlv, "id = ?", id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return dlv, outpost.NotFound("webhook delivery", id)
+	}
+	if err != nil {
+		return dlv, fmt.Errorf("load webhook delivery: %w", err)
+	}
+	return dlv, nil
 }
 
 // List returns one page of endpoints, oldest first by default.
@@ -201,6 +262,21 @@ func (e *Endpoints) ListDeliveries(ctx context.Context, id string, f DeliveryFil
 	}
 	page, next := paging.Page(q, rows, func(d models.WebhookDelivery) (time.Time, string) { return d.CreatedAt, d.ID })
 	return page, next, nil
+}
+
+// validateURL checks that raw is an http or https URL that deliveries may
+// reach.
+func (e *Endpoints) validateURL(ctx context.Context, raw string) error {
+	if err := validateURL(raw); err != nil || e.AllowPrivateNetworks {
+		return err
+	}
+	u, _ := url.Parse(raw)
+	if err := checkHost(ctx, u.Hostname()); err != nil {
+		return outpost.Invalid("body.url", raw, "%v; deliveries never reach loopback, private, link-local, "+
+			"carrier-grade NAT, multicast or cloud metadata addresses. For local development, start Outpost "+
+			"with OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS=true", err)
+	}
+	return nil
 }
 
 func validateURL(raw string) error {

@@ -33,7 +33,7 @@ func requireFieldError(t *testing.T, err error, field string) *outpost.FieldErro
 func TestCreateEndpointRejectsBadURL(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	eps := NewEndpoints(e.db, nil)
+	eps := privateEndpoints(e.db, nil)
 	events := []string{outbox.TicketCreated}
 
 	cases := []struct {
@@ -60,7 +60,7 @@ func TestCreateEndpointRejectsBadURL(t *testing.T) {
 func TestCreateEndpointRedactsCredentials(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	eps := NewEndpoints(e.db, nil)
+	eps := privateEndpoints(e.db, nil)
 
 	_, err := eps.Create(context.Background(), NewEndpoint{
 		URL:    "https://user:hunter2@127.0.0.1/hooks",
@@ -75,7 +75,7 @@ func TestCreateEndpointRedactsCredentials(t *testing.T) {
 func TestCreateEndpointRejectsBadEvents(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	eps := NewEndpoints(e.db, nil)
+	eps := privateEndpoints(e.db, nil)
 
 	cases := []struct {
 		name   string
@@ -103,7 +103,7 @@ func TestCreateEndpointStoresEndpoint(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	at := futureClock().UTC().Truncate(time.Microsecond)
-	eps := NewEndpoints(e.db, func() time.Time { return at })
+	eps := privateEndpoints(e.db, func() time.Time { return at })
 
 	ep, err := eps.Create(ctx, NewEndpoint{
 		URL:         "https://127.0.0.1:8443/hooks?tenant=1",
@@ -153,7 +153,7 @@ func TestUpdateEndpointMergePatch(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	clock := newStepClock(futureClock().UTC().Truncate(time.Second), time.Minute)
-	eps := NewEndpoints(e.db, clock.Now)
+	eps := privateEndpoints(e.db, clock.Now)
 
 	ep, err := eps.Create(ctx, NewEndpoint{
 		URL:         "https://127.0.0.1/hooks",
@@ -221,7 +221,7 @@ func TestDeleteEndpoint(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	eps := NewEndpoints(e.db, futureClock)
+	eps := privateEndpoints(e.db, futureClock)
 
 	ep, err := eps.Create(ctx, NewEndpoint{URL: "https://127.0.0.1/hooks", Events: []string{AllEvents}})
 	require.NoError(t, err)
@@ -246,7 +246,7 @@ func TestListEndpointsPages(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	clock := newStepClock(futureClock().UTC().Truncate(time.Second), time.Second)
-	eps := NewEndpoints(e.db, clock.Now)
+	eps := privateEndpoints(e.db, clock.Now)
 
 	var mine []string
 	for range 5 {
@@ -289,7 +289,7 @@ func TestListEndpointsPages(t *testing.T) {
 func TestListEndpointsRejectsBadSort(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	_, _, err := NewEndpoints(e.db, nil).List(context.Background(), paging.Params{Sort: "url"})
+	_, _, err := privateEndpoints(e.db, nil).List(context.Background(), paging.Params{Sort: "url"})
 	requireFieldError(t, err, "query.sort")
 }
 
@@ -297,7 +297,7 @@ func TestListDeliveriesFilters(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	eps := NewEndpoints(e.db, futureClock)
+	eps := privateEndpoints(e.db, futureClock)
 
 	ep, err := eps.Create(ctx, NewEndpoint{URL: "https://127.0.0.1/hooks", Events: []string{AllEvents}})
 	require.NoError(t, err)

@@ -104,3 +104,11 @@ func insertDelivery(t *testing.T, e env, epID string, evt models.Event, at time.
 	require.NoError(t, e.db.Create(&dlv).Error)
 	return dlv
 }
+
+// privateEndpoints returns an Endpoints that accepts the loopback URLs of
+// the tests' receivers.
+func privateEndpoints(db *gorm.DB, nowFunc func() time.Time) *Endpoints {
+	e := NewEndpoints(db, nowFunc)
+	e.AllowPrivateNetworks = true
+	return e
+}

@@ -27,9 +27,6 @@ type Config struct {
 	// worker makes about one Redis call per interval while idle.
 	// Default 100ms.
 	PollInterval time.Duration
-	// Webhooks tunes delivery; its retry schedule drives the retry delay
-	// of delivery tasks.
-	Webhooks webhooks.Config
 }
 
 // Handlers holds the services the task handlers call.
@@ -51,7 +48,6 @@ func NewServer(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) *as
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 100 * time.Millisecond
 	}
-	wh := cfg.Webhooks.WithDefaults()
 	return asynq.NewServer(redisOpt, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.Queues,
@@ -61,13 +57,21 @@ func NewServer(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) *as
 		DelayedTaskCheckInterval: time.Second,
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		Logger:                   NewAsynqLogger(logger),
+		// A delivery decides its own retry delay, from the schedule or the
+		// receiver's Retry-After, and counts its attempts in PostgreSQL.
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			if t.Type() == tasks.TypeWebhookDelivery {
-				return wh.RetryDelay(n)
+			if d, ok := webhooks.RetryDelay(err); ok {
+				return d
 			}
 			return asynq.DefaultRetryDelayFunc(n, err, t)
 		},
+		// A delivery deferred because its endpoint is at its in-flight
+		// limit made no attempt, so it does not use up a retry.
+		IsFailure: func(err error) bool { return !webhooks.IsBusy(err) },
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			if webhooks.IsBusy(err) {
+				return
+			}
 			id, _ := asynq.GetTaskID(ctx)
 			retried, _ := asynq.GetRetryCount(ctx)
 			logger.WarnContext(ctx, "task failed",
@@ -85,6 +89,7 @@ func NewMux(h Handlers) *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeEventFanout, h.fanout)
 	mux.HandleFunc(tasks.TypeWebhookDelivery, h.deliver)
 	mux.HandleFunc(tasks.TypeOutboxRelay, h.relay)
+	mux.HandleFunc(tasks.TypeWebhookReconcile, h.reconcile)
 	return mux
 }
 
@@ -101,9 +106,15 @@ func (h Handlers) deliver(ctx context.Context, t *asynq.Task) error {
 	if err := tasks.Decode(t, &p); err != nil {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	return h.Deliverer.Deliver(ctx, p.DeliveryID, webhooks.Attempt{Final: retried >= maxRetry})
+	return h.Deliverer.Deliver(ctx, p.DeliveryID)
+}
+
+func (h Handlers) reconcile(ctx context.Context, _ *asynq.Task) error {
+	n, err := h.Deliverer.Reconcile(ctx)
+	if n > 0 {
+		h.Logger.InfoContext(ctx, "webhook reconciler re-enqueued lost tasks", slog.Int("count", n))
+	}
+	return err
 }
 
 func (h Handlers) relay(ctx context.Context, _ *asynq.Task) error {

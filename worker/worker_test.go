@@ -48,11 +48,11 @@ func setup(t *testing.T, schedule []time.Duration) env {
 	t.Cleanup(func() { _ = queue.Close() })
 
 	logger := testenv.Logger(t)
-	whCfg := webhooks.Config{RetrySchedule: schedule, Timeout: 2 * time.Second}
-	deliverer := webhooks.NewDeliverer(db, queue, whCfg, logger, nil)
+	whCfg := webhooks.Config{RetrySchedule: schedule, Timeout: 2 * time.Second, AllowPrivateNetworks: true}
+	deliverer := webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Logger: logger}, whCfg)
 	dispatcher := outbox.NewDispatcher(db, queue, logger, nil)
 
-	srv := worker.NewServer(redisOpt, worker.Config{Concurrency: 4, ShutdownTimeout: 2 * time.Second, Webhooks: whCfg}, logger)
+	srv := worker.NewServer(redisOpt, worker.Config{Concurrency: 4, ShutdownTimeout: 2 * time.Second}, logger)
 	mux := worker.NewMux(worker.Handlers{Deliverer: deliverer, Dispatcher: dispatcher, Logger: logger})
 	require.NoError(t, srv.Start(mux))
 	t.Cleanup(srv.Shutdown)
@@ -64,7 +64,9 @@ func setup(t *testing.T, schedule []time.Duration) env {
 func (e env) emit(t *testing.T, url string) models.WebhookEndpoint {
 	t.Helper()
 	ctx := context.Background()
-	ep, err := webhooks.NewEndpoints(e.db, nil).Create(ctx, webhooks.NewEndpoint{URL: url, Events: []string{"*"}})
+	endpoints := webhooks.NewEndpoints(e.db, nil)
+	endpoints.AllowPrivateNetworks = true
+	ep, err := endpoints.Create(ctx, webhooks.NewEndpoint{URL: url, Events: []string{"*"}})
 	require.NoError(t, err)
 
 	var evt models.Event

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
@@ -36,12 +39,15 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 
 // app holds the connections that every role shares.
 type app struct {
-	cfg      Config
-	logger   *slog.Logger
-	db       *gorm.DB
-	redisOpt asynq.RedisConnOpt
-	rdb      redis.UniversalClient
-	queue    *asynq.Client
+	cfg       Config
+	logger    *slog.Logger
+	db        *gorm.DB
+	redisOpt  asynq.RedisConnOpt
+	rdb       redis.UniversalClient
+	queue     *asynq.Client
+	inspector *asynq.Inspector
+	registry  *prometheus.Registry
+	metrics   *webhooks.Metrics
 }
 
 // openApp connects to PostgreSQL and prepares the Redis connections. It
@@ -55,17 +61,25 @@ func openApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error)
 	if err != nil {
 		return nil, err
 	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return &app{
-		cfg:      cfg,
-		logger:   logger,
-		db:       db,
-		redisOpt: redisOpt,
-		rdb:      redisOpt.MakeRedisClient().(redis.UniversalClient),
-		queue:    asynq.NewClient(redisOpt),
+		cfg:       cfg,
+		logger:    logger,
+		db:        db,
+		redisOpt:  redisOpt,
+		rdb:       redisOpt.MakeRedisClient().(redis.UniversalClient),
+		queue:     asynq.NewClient(redisOpt),
+		inspector: asynq.NewInspector(redisOpt),
+		registry:  registry,
+		metrics:   webhooks.NewMetrics(registry),
 	}, nil
 }
 
 func (a *app) close() {
+	if err := a.inspector.Close(); err != nil {
+		a.logger.Warn("close queue inspector", slog.String("err", err.Error()))
+	}
 	if err := a.queue.Close(); err != nil {
 		a.logger.Warn("close queue client", slog.String("err", err.Error()))
 	}
@@ -75,6 +89,17 @@ func (a *app) close() {
 	if err := database.Close(a.db); err != nil {
 		a.logger.Warn("close database", slog.String("err", err.Error()))
 	}
+}
+
+func (a *app) deliverer() *webhooks.Deliverer {
+	return webhooks.NewDeliverer(webhooks.Deps{
+		DB:      a.db,
+		Queue:   a.queue,
+		Redis:   a.rdb,
+		Tasks:   a.inspector,
+		Metrics: a.metrics,
+		Logger:  a.logger,
+	}, a.cfg.Webhooks)
 }
 
 func (a *app) dispatcher() *outbox.Dispatcher {
@@ -103,6 +128,9 @@ func runRoles(ctx context.Context, cfg Config, logger *slog.Logger, role string,
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
+	if a.cfg.MetricsAddr != "" && role != "api" {
+		g.Go(func() error { return a.serveMetrics(ctx) })
+	}
 	if role == "api" || role == "dev" {
 		if ln == nil {
 			if ln, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -147,13 +175,36 @@ func (a *app) prepareSchema(ctx context.Context, migrate bool) error {
 }
 
 func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
-	handler := api.NewHandler(api.Deps{
-		Helpdesk:  helpdesk.NewService(a.db, a.dispatcher(), nil),
-		Endpoints: webhooks.NewEndpoints(a.db, nil),
-		Keys:      apikeys.New(a.db, nil),
-		Ready:     a.ready,
-		Logger:    a.logger,
-	})
+	endpoints := webhooks.NewEndpoints(a.db, nil)
+	endpoints.AllowPrivateNetworks = a.cfg.Webhooks.AllowPrivateNetworks
+	mux := http.NewServeMux()
+	mux.Handle("/", api.NewHandler(api.Deps{
+		Helpdesk:   helpdesk.NewService(a.db, a.dispatcher(), nil),
+		Endpoints:  endpoints,
+		Deliveries: a.deliverer(),
+		Keys:       apikeys.New(a.db, nil),
+		Ready:      a.ready,
+		Logger:     a.logger,
+	}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	return a.serveHTTP(ctx, ln, mux, "api")
+}
+
+// serveMetrics serves /metrics on cfg.MetricsAddr for the worker and
+// scheduler roles.
+func (a *app) serveMetrics(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on OUTPOST_METRICS_ADDR %s: %w", a.cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	return a.serveHTTP(ctx, ln, mux, "metrics")
+}
+
+// serveHTTP serves handler on ln until ctx is canceled, then shuts the
+// server down gracefully.
+func (a *app) serveHTTP(ctx context.Context, ln net.Listener, handler http.Handler, name string) error {
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -164,17 +215,17 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	a.logger.Info("api listening", slog.String("addr", ln.Addr().String()))
+	a.logger.Info("listening", slog.String("server", name), slog.String("addr", ln.Addr().String()))
 
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve http: %w", err)
+		return fmt.Errorf("serve %s: %w", name, err)
 	case <-ctx.Done():
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down http server: %w", err)
+		return fmt.Errorf("shut down %s server: %w", name, err)
 	}
 	return nil
 }
@@ -195,14 +246,11 @@ func (a *app) ready(ctx context.Context) error {
 }
 
 func (a *app) runWorker(ctx context.Context) error {
-	deliverer := webhooks.NewDeliverer(a.db, a.queue, a.cfg.Webhooks, a.logger, nil)
-	dispatcher := a.dispatcher()
-	mux := worker.NewMux(worker.Handlers{Deliverer: deliverer, Dispatcher: dispatcher, Logger: a.logger})
+	mux := worker.NewMux(worker.Handlers{Deliverer: a.deliverer(), Dispatcher: a.dispatcher(), Logger: a.logger})
 	srv := worker.NewServer(a.redisOpt, worker.Config{
 		Concurrency:     a.cfg.WorkerConcurrency,
 		PollInterval:    a.cfg.WorkerPollInterval,
 		ShutdownTimeout: a.cfg.ShutdownTimeout,
-		Webhooks:        a.cfg.Webhooks,
 	}, a.logger)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -213,7 +261,10 @@ func (a *app) runWorker(ctx context.Context) error {
 }
 
 func (a *app) runScheduler(ctx context.Context) error {
-	s, err := scheduler.New(a.redisOpt, scheduler.Config{RelayInterval: a.cfg.OutboxRelayInterval}, a.logger)
+	s, err := scheduler.New(a.redisOpt, scheduler.Config{
+		RelayInterval:     a.cfg.OutboxRelayInterval,
+		ReconcileInterval: a.cfg.ReconcileInterval,
+	}, a.logger)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,13 @@ type Config struct {
 	DispatchTimeout     time.Duration // OUTPOST_DISPATCH_TIMEOUT
 	OutboxRelayInterval time.Duration // OUTPOST_OUTBOX_RELAY_INTERVAL
 
-	Webhooks webhooks.Config // OUTPOST_WEBHOOK_*
+	Webhooks          webhooks.Config // OUTPOST_WEBHOOK_*
+	ReconcileInterval time.Duration   // OUTPOST_WEBHOOK_RECONCILE_INTERVAL
+
+	// MetricsAddr is where the worker and the scheduler serve /metrics;
+	// empty turns that server off. The API always serves /metrics on its
+	// own address.
+	MetricsAddr string // OUTPOST_METRICS_ADDR
 }
 
 // defaultDatabaseURL and defaultRedisURL suit a developer machine with
@@ -56,10 +62,17 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		DispatchTimeout:     p.duration("OUTPOST_DISPATCH_TIMEOUT", 2*time.Second),
 		OutboxRelayInterval: p.duration("OUTPOST_OUTBOX_RELAY_INTERVAL", 5*time.Second),
 		Webhooks: webhooks.Config{
-			RetrySchedule:    p.durations("OUTPOST_WEBHOOK_RETRY_SCHEDULE", webhooks.DefaultRetrySchedule),
-			Timeout:          p.duration("OUTPOST_WEBHOOK_TIMEOUT", 15*time.Second),
-			MaxResponseBytes: int64(p.integer("OUTPOST_WEBHOOK_MAX_RESPONSE_BYTES", 64<<10)),
+			RetrySchedule:          p.durations("OUTPOST_WEBHOOK_RETRY_SCHEDULE", webhooks.DefaultRetrySchedule),
+			Timeout:                p.duration("OUTPOST_WEBHOOK_TIMEOUT", 15*time.Second),
+			TaskTimeout:            p.duration("OUTPOST_WEBHOOK_TASK_TIMEOUT", 0),
+			MaxResponseBytes:       int64(p.integer("OUTPOST_WEBHOOK_MAX_RESPONSE_BYTES", 64<<10)),
+			MaxInFlightPerEndpoint: p.integer("OUTPOST_WEBHOOK_MAX_IN_FLIGHT_PER_ENDPOINT", 4),
+			MaxRetryAfter:          p.duration("OUTPOST_WEBHOOK_MAX_RETRY_AFTER", 6*time.Hour),
+			DisableAfter:           p.duration("OUTPOST_WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),
+			AllowPrivateNetworks:   p.boolean("OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS", false),
 		},
+		ReconcileInterval: p.duration("OUTPOST_WEBHOOK_RECONCILE_INTERVAL", time.Minute),
+		MetricsAddr:       p.str("OUTPOST_METRICS_ADDR", ""),
 	}
 	if p.err != nil {
 		return cfg, p.err
@@ -97,6 +110,15 @@ func (c Config) validate() error {
 			return fmt.Errorf("OUTPOST_WEBHOOK_RETRY_SCHEDULE: every delay must be at least 1s, got %s", d)
 		}
 	}
+	if c.ReconcileInterval < time.Second {
+		return fmt.Errorf("OUTPOST_WEBHOOK_RECONCILE_INTERVAL must be at least 1s, got %s", c.ReconcileInterval)
+	}
+	if c.Webhooks.DisableAfter < time.Minute {
+		return fmt.Errorf("OUTPOST_WEBHOOK_DISABLE_AFTER must be at least 1m, got %s", c.Webhooks.DisableAfter)
+	}
+	if err := c.Webhooks.Validate(); err != nil {
+		return fmt.Errorf("invalid OUTPOST_WEBHOOK_* settings: %w", err)
+	}
 	return nil
 }
 
@@ -117,6 +139,10 @@ func (c Config) logAttrs() []any {
 		slog.Duration("outbox_relay_interval", c.OutboxRelayInterval),
 		slog.Duration("webhook_timeout", c.Webhooks.Timeout),
 		slog.String("webhook_retry_schedule", strings.Join(schedule, ",")),
+		slog.Int("webhook_max_in_flight_per_endpoint", c.Webhooks.MaxInFlightPerEndpoint),
+		slog.Bool("webhook_allow_private_networks", c.Webhooks.AllowPrivateNetworks),
+		slog.Duration("webhook_reconcile_interval", c.ReconcileInterval),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 	}
 }
@@ -162,6 +188,19 @@ func (p *envParser) level(name string, def slog.Level) slog.Level {
 		return def
 	}
 	return l
+}
+
+func (p *envParser) boolean(name string, def bool) bool {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "true or false")
+		return def
+	}
+	return b
 }
 
 func (p *envParser) integer(name string, def int) int {

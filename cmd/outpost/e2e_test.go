@@ -107,6 +107,8 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 		"OUTPOST_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s",
 		"OUTPOST_SHUTDOWN_TIMEOUT":       "5s",
 		"OUTPOST_LOG_LEVEL":              "debug",
+		// The receivers listen on loopback.
+		"OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
 	}
 	getenv := func(k string) string { return env[k] }
 	cfg, err := loadConfig(getenv)

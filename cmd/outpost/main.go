@@ -58,6 +58,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	if cmd == "dev" && getenv("OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS") == "" {
+		// Development receivers usually run on the same machine.
+		cfg.Webhooks.AllowPrivateNetworks = true
+		logger.Warn("dev lets webhook endpoints use loopback and private addresses; " +
+			"set OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS=false to keep the SSRF guard on")
+	}
 
 	switch cmd {
 	case "api", "worker", "scheduler", "dev":
