@@ -63,15 +63,18 @@ func setup(t *testing.T) *server {
 	require.NoError(t, err)
 	queue := asynq.NewClient(opt)
 	t.Cleanup(func() { require.NoError(t, queue.Close()) })
+	inspector := asynq.NewInspector(opt)
+	t.Cleanup(func() { require.NoError(t, inspector.Close()) })
 
 	logger := testenv.Logger(t)
 	keys := apikeys.New(db, nil)
 	deps := api.Deps{
-		Helpdesk:  helpdesk.NewService(db, outbox.NewDispatcher(db, queue, logger, nil), nil),
-		Endpoints: webhooks.NewEndpoints(db, nil),
-		Keys:      keys,
-		Ready:     func(context.Context) error { return nil },
-		Logger:    logger,
+		Helpdesk:   helpdesk.NewService(db, outbox.NewDispatcher(db, queue, logger, nil), nil),
+		Endpoints:  webhooks.NewEndpoints(db, nil),
+		Deliveries: webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
+		Keys:       keys,
+		Ready:      func(context.Context) error { return nil },
+		Logger:     logger,
 	}
 	_, tapi := humatest.New(t, api.Config())
 	api.Register(tapi, deps)

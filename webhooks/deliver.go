@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -391,8 +392,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
+	// For a value beyond int64, ParseInt returns the largest int64 with
+	// ErrRange. Seconds beyond time.Duration's range saturate instead of
+	// overflowing to a negative delay, and decide clamps them.
+	if secs, err := strconv.ParseInt(v, 10, 64); (err == nil || errors.Is(err, strconv.ErrRange)) && secs >= 0 {
+		return time.Duration(min(secs, math.MaxInt64/int64(time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return t.Sub(now)
@@ -418,7 +422,10 @@ func classify(err error) string {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
 		return ClassTimeout
 	case errors.As(err, &certErr), errors.As(err, &recordErr), errors.As(err, &alertErr),
-		errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidErr):
+		errors.As(err, &unknownAuthority), errors.As(err, &hostnameErr), errors.As(err, &invalidErr),
+		// net/http replaces the RecordHeaderError of a plain HTTP response to
+		// a TLS handshake with ErrSchemeMismatch.
+		errors.Is(err, http.ErrSchemeMismatch):
 		return ClassTLS
 	default:
 		return ClassConnect

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -75,13 +76,16 @@ func (d *Deliverer) removeTask(id string) error {
 	switch {
 	case err == nil, errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
 		return nil
-	default:
-		// asynq refuses to delete the task of an attempt in progress.
+	// asynq refuses to delete the task of an attempt in progress. It exports
+	// no error value for that, so the message of asynq v0.26.0 is matched.
+	case strings.Contains(err.Error(), "cannot delete task in active state"):
 		return &outpost.ConflictError{
 			Field:   "path.id",
 			Value:   id,
 			Message: "an attempt of this delivery is in progress; retry the request after it ends",
 		}
+	default:
+		return fmt.Errorf("remove queued task of delivery %s: %w", id, err)
 	}
 }
 
@@ -167,12 +171,15 @@ func (d *Deliverer) Reconcile(ctx context.Context) (int, error) {
 
 func (d *Deliverer) reconcileFanouts(ctx context.Context, cutoff time.Time) (int, error) {
 	enqueued := 0
-	after := time.Time{}
+	// The outbox marks a whole batch of events dispatched with one
+	// timestamp, so the pages are keyed by (dispatched_at, id).
+	after, afterID := time.Time{}, ""
 	for {
 		var rows []models.Event
 		err := d.db.WithContext(ctx).Select("id", "dispatched_at").
-			Where("fanned_out_at IS NULL AND dispatched_at IS NOT NULL AND dispatched_at < ? AND dispatched_at > ?", cutoff, after).
-			Order("dispatched_at").Limit(reconcileBatch).Find(&rows).Error
+			Where("fanned_out_at IS NULL AND dispatched_at IS NOT NULL AND dispatched_at < ? AND (dispatched_at, id) > (?, ?)",
+				cutoff, after, afterID).
+			Order("dispatched_at, id").Limit(reconcileBatch).Find(&rows).Error
 		if err != nil {
 			return enqueued, fmt.Errorf("list events awaiting fan-out: %w", err)
 		}
@@ -191,7 +198,7 @@ func (d *Deliverer) reconcileFanouts(ctx context.Context, cutoff time.Time) (int
 		if len(rows) < reconcileBatch {
 			return enqueued, nil
 		}
-		after = *rows[len(rows)-1].DispatchedAt
+		after, afterID = *rows[len(rows)-1].DispatchedAt, rows[len(rows)-1].ID
 	}
 }
 

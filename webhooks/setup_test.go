@@ -68,6 +68,28 @@ func (c *stepClock) Now() time.Time {
 	return now
 }
 
+// manualClock is a clock that stays at the time it was last set to.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newManualClock(at time.Time) *manualClock {
+	return &manualClock{now: at}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) Set(at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = at
+}
+
 // appendEvent writes an event of eventType to the outbox, dated at.
 func appendEvent(t *testing.T, db *gorm.DB, at time.Time, eventType string) models.Event {
 	t.Helper()
@@ -103,6 +125,14 @@ func insertDelivery(t *testing.T, e env, epID string, evt models.Event, at time.
 	}
 	require.NoError(t, e.db.Create(&dlv).Error)
 	return dlv
+}
+
+// newEventDelivery writes a ticket.created event and a pending delivery of
+// it to endpoint epID, both dated now.
+func newEventDelivery(t *testing.T, e env, epID string) (models.Event, models.WebhookDelivery) {
+	t.Helper()
+	evt := appendEvent(t, e.db, time.Now(), outbox.TicketCreated)
+	return evt, insertDelivery(t, e, epID, evt, time.Now())
 }
 
 // privateEndpoints returns an Endpoints that accepts the loopback URLs of

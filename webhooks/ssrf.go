@@ -79,7 +79,10 @@ var (
 // must not reach: loopback, private, link-local, carrier-grade NAT,
 // multicast, unspecified, reserved or cloud metadata. IPv6 forms that embed
 // an IPv4 address (IPv4-mapped, NAT64 and 6to4) are judged by that address.
+// An IPv6 zone is ignored.
 func CheckAddr(a netip.Addr) error {
+	// netip.Prefix.Contains never matches an address with a zone.
+	a = a.WithZone("")
 	orig := a
 	a = a.Unmap()
 	if a.Is6() {
@@ -168,6 +171,12 @@ func parseLegacyIPv4(s string) (netip.Addr, bool) {
 	}
 	vals := make([]uint64, len(parts))
 	for i, p := range parts {
+		// strconv.ParseUint with base 0 also accepts 0b, 0o and
+		// underscores, which inet_aton rejects.
+		lower := strings.ToLower(p)
+		if strings.Contains(p, "_") || strings.HasPrefix(lower, "0b") || strings.HasPrefix(lower, "0o") {
+			return netip.Addr{}, false
+		}
 		v, err := strconv.ParseUint(p, 0, 32)
 		if err != nil {
 			return netip.Addr{}, false
