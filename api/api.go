@@ -49,7 +49,7 @@ func NewHandler(deps Deps) http.Handler {
 	mux := http.NewServeMux()
 	api := humago.New(mux, Config())
 	Register(api, deps)
-	return withRequestLog(mux, deps.Logger)
+	return withRequestLog(withInputChecks(mux), deps.Logger)
 }
 
 // Config returns the huma configuration: OpenAPI 3.1 at /openapi.json and

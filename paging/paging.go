@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -133,6 +134,12 @@ func decode(s string) (cursor, error) {
 	}
 	if c.ID == "" || c.Sort == "" {
 		return cursor{}, fmt.Errorf("incomplete cursor")
+	}
+	// PostgreSQL rejects NUL characters and invalid UTF-8 in text values.
+	for _, s := range []string{c.ID, c.Sort} {
+		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+			return cursor{}, fmt.Errorf("cursor holds invalid text")
+		}
 	}
 	return c, nil
 }
