@@ -6,6 +6,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -52,6 +53,13 @@ func NewHandler(deps Deps) http.Handler {
 	return withRequestLog(withInputChecks(mux), deps.Logger)
 }
 
+func init() {
+	// huma marks every array nullable in the schema by default, but the
+	// API rejects null arrays in requests and never sends them, so the
+	// document says so for generated clients.
+	huma.DefaultArrayNullable = false
+}
+
 // Config returns the huma configuration: OpenAPI 3.1 at /openapi.json and
 // /openapi.yaml, docs at /docs, and the API-key security scheme.
 func Config() huma.Config {
@@ -66,21 +74,22 @@ func Config() huma.Config {
 			Description: "An API key created with `outpost apikey create`.",
 		},
 	}
-	cfg.Transformers = append(cfg.Transformers, locateMissingProperties)
+	cfg.Transformers = append(cfg.Transformers, tidyValidationErrors)
 	return cfg
 }
 
-// locateMissingProperties sets the location of each missing-property error
+// tidyValidationErrors sets the location of each missing-property error
 // to the property, such as body.title, in place of the object that lacks
-// it. huma v2.37 reports the object, as JSON Schema validators do, and names
+// it, and shortens long echoed values. huma v2.37 reports the object, as JSON Schema validators do, and names
 // the property only in the message.
-func locateMissingProperties(_ huma.Context, _ string, v any) (any, error) {
+func tidyValidationErrors(_ huma.Context, _ string, v any) (any, error) {
 	model, ok := v.(*huma.ErrorModel)
 	if !ok {
 		return v, nil
 	}
 	prefix, suffix, _ := strings.Cut(validation.MsgExpectedRequiredProperty, "%s")
 	for _, detail := range model.Errors {
+		detail.Value = shortValue(detail.Value)
 		name, ok := strings.CutPrefix(detail.Message, prefix)
 		if !ok {
 			continue
@@ -91,6 +100,25 @@ func locateMissingProperties(_ huma.Context, _ string, v any) (any, error) {
 		}
 	}
 	return model, nil
+}
+
+// maxEchoedValue is the longest string value an error echoes back.
+const maxEchoedValue = 200
+
+// shortValue keeps error responses small: huma echoes the offending value,
+// which can be a whole request body.
+func shortValue(v any) any {
+	switch v := v.(type) {
+	case string:
+		if len(v) > maxEchoedValue {
+			return fmt.Sprintf("%s… (%d bytes)", strings.ToValidUTF8(v[:maxEchoedValue], ""), len(v))
+		}
+		return v
+	case map[string]any, []any:
+		return nil
+	default:
+		return v
+	}
 }
 
 // Register adds every operation to api.
@@ -142,7 +170,11 @@ func (h *handlers) problem(ctx context.Context, err error) error {
 	h.deps.Logger.ErrorContext(ctx, "request failed",
 		slog.String("request_id", requestID(ctx)),
 		slog.String("err", err.Error()))
-	return huma.Error500InternalServerError("internal error; the server log has the details under this request's ID")
+	msg := "internal error; the server log has the details"
+	if id := requestID(ctx); id != "" {
+		msg += " under request ID " + id
+	}
+	return huma.Error500InternalServerError(msg)
 }
 
 // Page is one page of a list.

@@ -381,7 +381,7 @@ func TestStoreFailureResponses(t *testing.T) {
 		api.Register(tapi, deps)
 		rec := tapi.Get("/api/tickets", s.auth)
 		p := requireProblem(t, rec, http.StatusInternalServerError)
-		require.Contains(t, p.Detail, "request's ID")
+		require.Contains(t, p.Detail, "the server log has the details")
 		require.NotContains(t, rec.Body.String(), "closed")
 	})
 }

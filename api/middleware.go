@@ -37,9 +37,14 @@ func authenticate(api huma.API, keys *apikeys.Keys, logger *slog.Logger) func(hu
 			_ = huma.WriteErr(api, ctx, http.StatusUnauthorized, msg)
 		}
 
-		scheme, token, ok := strings.Cut(ctx.Header("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		header := ctx.Header("Authorization")
+		scheme, token, _ := strings.Cut(header, " ")
+		switch {
+		case header == "":
 			reject("missing API key; send the header Authorization: Bearer <API key>")
+			return
+		case !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "":
+			reject("unsupported Authorization header; send the API key with the Bearer scheme: Authorization: Bearer <API key>")
 			return
 		}
 		key, err := keys.Authenticate(ctx.Context(), strings.TrimSpace(token))
@@ -82,7 +87,7 @@ func withRequestLog(next http.Handler, logger *slog.Logger) http.Handler {
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.status),
-			slog.Duration("duration", time.Since(start)))
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000))
 	})
 }
 

@@ -28,7 +28,7 @@ type CreateTicketInput struct {
 		Priority    models.Priority `json:"priority,omitempty" enum:"low,medium,high,urgent" default:"medium"`
 		AccountID   string          `json:"accountId" minLength:"1" example:"acc_01jd5v8zq3f6n9w2k4m7r8t0yb" doc:"Account of the requester; it must exist."`
 		AssigneeID  string          `json:"assigneeId,omitempty" doc:"Active agent to assign the ticket to."`
-		Tags        []string        `json:"tags,omitempty" maxItems:"20" doc:"Labels; blanks and repeats are dropped." example:"[\"billing\"]"`
+		Tags        []string        `json:"tags,omitempty" maxItems:"20" maxLength:"100" doc:"Labels of up to 100 characters each; blanks and repeats are dropped." example:"[\"billing\"]"`
 		Requester   *RequesterInput `json:"requester,omitempty"`
 	}
 }
@@ -39,11 +39,11 @@ type UpdateTicketInput struct {
 	Body struct {
 		Title       Optional[string]          `json:"title,omitempty" minLength:"1" maxLength:"300"`
 		Description Optional[string]          `json:"description,omitempty" maxLength:"50000"`
-		Status      Optional[models.Status]   `json:"status,omitempty" enum:"open,pending,resolved,closed" doc:"Moving to resolved emits ticket.resolved; leaving resolved or closed reopens the ticket."`
+		Status      Optional[models.Status]   `json:"status,omitempty" enum:"open,pending,resolved,closed" doc:"Moving to resolved, or to closed from open or pending, emits ticket.resolved; leaving resolved or closed reopens the ticket."`
 		Priority    Optional[models.Priority] `json:"priority,omitempty" enum:"low,medium,high,urgent"`
 		AccountID   Optional[string]          `json:"accountId,omitempty" minLength:"1"`
 		AssigneeID  Nullable[string]          `json:"assigneeId,omitempty" nullable:"true" minLength:"1" doc:"Agent to assign, or null to unassign."`
-		Tags        Optional[[]string]        `json:"tags,omitempty" maxItems:"20"`
+		Tags        Optional[[]string]        `json:"tags,omitempty" maxItems:"20" maxLength:"100"`
 	}
 }
 
@@ -104,7 +104,7 @@ func registerTickets(api huma.API, h *handlers) {
 		Summary:     "Update a ticket",
 		Description: "Applies a JSON merge patch. Fields that are sent are stored as sent, " +
 			"including empty strings; assigneeId null unassigns. A change emits ticket.updated " +
-			"with the changed fields, and a move to resolved also emits ticket.resolved.",
+			"with the changed fields; a move to resolved, or to closed from open or pending, also emits ticket.resolved.",
 		Tags:   []string{"Tickets"},
 		Errors: []int{http.StatusNotFound},
 	}), h.updateTicket)

@@ -15,6 +15,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/models"
 )
 
@@ -102,6 +103,35 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (models.APIKey, e
 			return models.APIKey{}, fmt.Errorf("record API key use: %w", err)
 		}
 		key.LastUsedAt = &now
+	}
+	return key, nil
+}
+
+// List returns every key, newest first, revoked ones included.
+func (k *Keys) List(ctx context.Context) ([]models.APIKey, error) {
+	var keys []models.APIKey
+	if err := k.db.WithContext(ctx).Order("created_at DESC, id DESC").Find(&keys).Error; err != nil {
+		return nil, fmt.Errorf("list API keys: %w", err)
+	}
+	return keys, nil
+}
+
+// Revoke revokes key id, after which Authenticate rejects it. Revoking a
+// revoked key keeps its first revocation time.
+func (k *Keys) Revoke(ctx context.Context, id string) (models.APIKey, error) {
+	db := k.db.WithContext(ctx)
+	now := k.nowFunc().UTC().Truncate(time.Microsecond)
+	err := db.Model(&models.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error
+	if err != nil {
+		return models.APIKey{}, fmt.Errorf("revoke API key: %w", err)
+	}
+	var key models.APIKey
+	err = db.Take(&key, "id = ?", id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return key, outpost.NotFound("API key", id)
+	}
+	if err != nil {
+		return key, fmt.Errorf("load API key: %w", err)
 	}
 	return key, nil
 }

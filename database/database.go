@@ -4,6 +4,7 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
@@ -27,12 +29,12 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
 		OptionOpenDB: []stdlib.OptionOpenDB{stdlib.OptionAfterConnect(scanTimesInUTC)},
 	})
 	db, err := gorm.Open(dialector, &gorm.Config{
-		Logger: logger.NewSlogLogger(log, logger.Config{
+		Logger: quietLogger{logger.NewSlogLogger(log, logger.Config{
 			SlowThreshold:             500 * time.Millisecond,
 			IgnoreRecordNotFoundError: true,
 			ParameterizedQueries:      true,
 			LogLevel:                  logger.Warn,
-		}),
+		})},
 		TranslateError:         true,
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC() },
@@ -49,9 +51,32 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+			return nil, fmt.Errorf("connect to database %s: %w; create it with createdb, or run `outpost dev`, which creates it", Redact(dsn), err)
+		}
 		return nil, fmt.Errorf("connect to database %s: %w", Redact(dsn), err)
 	}
 	return db, nil
+}
+
+// quietLogger leaves out the errors that the domain code expects and turns
+// into 409 or 422 answers: unique and foreign-key violations.
+type quietLogger struct {
+	logger.Interface
+}
+
+func (l quietLogger) LogMode(level logger.LogLevel) logger.Interface {
+	return quietLogger{l.Interface.LogMode(level)}
+}
+
+func (l quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
+	var pgErr *pgconn.PgError
+	if errors.Is(err, gorm.ErrDuplicatedKey) || errors.Is(err, gorm.ErrForeignKeyViolated) ||
+		errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "23503") {
+		err = nil
+	}
+	l.Interface.Trace(ctx, begin, fc, err)
 }
 
 // scanTimesInUTC makes conn return timestamptz values in UTC rather than

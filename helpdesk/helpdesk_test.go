@@ -267,3 +267,26 @@ func TestAddMessageRules(t *testing.T) {
 		require.Len(t, d.Messages, 1)
 	})
 }
+
+func TestClosingOpenTicketResolvesIt(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	tk := f.ticket(t)
+
+	tk, err := f.svc.UpdateTicket(context.Background(), tk.ID, helpdesk.TicketPatch{Status: outpost.Value(models.StatusClosed)}, "key_test")
+	require.NoError(t, err)
+	require.NotNil(t, tk.ResolvedAt)
+	require.Equal(t, []string{outbox.TicketCreated, outbox.TicketUpdated, outbox.TicketResolved}, f.events.types())
+
+	// Closing a resolved ticket emits no second ticket.resolved.
+	g := setup(t)
+	other := g.ticket(t)
+	ctx := context.Background()
+	_, err = g.svc.UpdateTicket(ctx, other.ID, helpdesk.TicketPatch{Status: outpost.Value(models.StatusResolved)}, "key_test")
+	require.NoError(t, err)
+	_, err = g.svc.UpdateTicket(ctx, other.ID, helpdesk.TicketPatch{Status: outpost.Value(models.StatusClosed)}, "key_test")
+	require.NoError(t, err)
+	require.Equal(t, []string{
+		outbox.TicketCreated, outbox.TicketUpdated, outbox.TicketResolved, outbox.TicketUpdated,
+	}, g.events.types())
+}

@@ -119,7 +119,8 @@ func (s *Service) CreateTicket(ctx context.Context, in NewTicket, actor string) 
 
 // UpdateTicket applies patch to ticket id, records the change in the
 // ticket's history and emits ticket.updated, plus ticket.resolved when the
-// ticket moved to resolved. A patch that changes nothing emits nothing.
+// ticket moved to resolved, or to closed from open or pending. A patch that
+// changes nothing emits nothing.
 func (s *Service) UpdateTicket(ctx context.Context, id string, patch TicketPatch, actor string) (models.Ticket, error) {
 	var t models.Ticket
 	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
@@ -145,7 +146,9 @@ func (s *Service) UpdateTicket(ctx context.Context, id string, patch TicketPatch
 			return nil, err
 		}
 		events := []models.Event{evt}
-		if c, ok := changes["status"]; ok && c.To == models.StatusResolved {
+		// A ticket closed without being resolved first is resolved by the
+		// same change, so ticket.resolved subscribers hear of it too.
+		if c, ok := changes["status"]; ok && (c.To == models.StatusResolved || c.From != models.StatusResolved && c.To == models.StatusClosed) {
 			evt, err := outbox.Append(tx, now, outbox.TicketResolved, t)
 			if err != nil {
 				return nil, err

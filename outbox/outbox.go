@@ -109,12 +109,13 @@ func (d *Dispatcher) Dispatch(ctx context.Context, events ...models.Event) {
 	if len(events) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.Timeout)
+	base := context.WithoutCancel(ctx)
+	enqueueCtx, cancel := context.WithTimeout(base, d.Timeout)
 	defer cancel()
 
 	var sent []string
 	for _, evt := range events {
-		if err := d.enqueue(ctx, evt.ID); err != nil {
+		if err := d.enqueue(enqueueCtx, evt.ID); err != nil {
 			d.logger.WarnContext(ctx, "event left for the outbox relay",
 				slog.String("event_id", evt.ID),
 				slog.String("err", err.Error()))
@@ -122,7 +123,12 @@ func (d *Dispatcher) Dispatch(ctx context.Context, events ...models.Event) {
 		}
 		sent = append(sent, evt.ID)
 	}
-	if err := d.markDispatched(d.db.WithContext(ctx), sent); err != nil {
+
+	// The enqueue deadline may have run out; marking what was sent gets a
+	// deadline of its own, so that the relay does not send it again.
+	markCtx, cancelMark := context.WithTimeout(base, d.Timeout)
+	defer cancelMark()
+	if err := d.markDispatched(d.db.WithContext(markCtx), sent); err != nil {
 		d.logger.WarnContext(ctx, "mark events dispatched",
 			slog.Int("count", len(sent)),
 			slog.String("err", err.Error()))

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"text/tabwriter"
+	"time"
 
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
@@ -47,33 +50,73 @@ func runMigrate(ctx context.Context, cfg Config, logger *slog.Logger, args []str
 	}
 }
 
-// runAPIKey runs "apikey create --name NAME". The key is the last line of
-// stdout and is never logged.
+// runAPIKey runs "apikey create --name NAME", "apikey list" and "apikey
+// revoke KEY_ID". A new key is the last line of stdout and is never logged.
 func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return fmt.Errorf("usage: outpost apikey create --name NAME")
+	const usage = "usage: outpost apikey create --name NAME | apikey list | apikey revoke KEY_ID"
+	if len(args) == 0 {
+		return errors.New(usage)
 	}
-	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	name := fs.String("name", "", "name of the integration that will use the key (required)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	if *name == "" {
-		return fmt.Errorf("apikey create: --name is required, for example --name zapier")
-	}
-
 	db, err := database.Open(ctx, cfg.DatabaseURL, logger)
 	if err != nil {
 		return err
 	}
 	defer database.Close(db)
+	keys := apikeys.New(db, nil)
 
-	key, secret, err := apikeys.New(db, nil).Create(ctx, *name)
+	switch args[0] {
+	case "create":
+		return createAPIKey(ctx, keys, logger, args[1:], stdout, stderr)
+	case "list":
+		list, err := keys.List(ctx)
+		if err != nil {
+			return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
+		}
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tPREFIX\tNAME\tCREATED\tLAST USED\tREVOKED")
+		for _, k := range list {
+			fmt.Fprintf(w, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name,
+				k.CreatedAt.Format(time.RFC3339), formatTime(k.LastUsedAt), formatTime(k.RevokedAt))
+		}
+		return w.Flush()
+	case "revoke":
+		if len(args) != 2 {
+			return errors.New("usage: outpost apikey revoke KEY_ID (see outpost apikey list)")
+		}
+		key, err := keys.Revoke(ctx, args[1])
+		if err != nil {
+			return err
+		}
+		logger.Info("API key revoked", slog.String("key_id", key.ID), slog.String("name", key.Name))
+		fmt.Fprintf(stdout, "Revoked API key %s (%s).\n", key.ID, key.Name)
+		return nil
+	default:
+		return fmt.Errorf("unknown apikey command %q; %s", args[0], usage)
+	}
+}
+
+func createAPIKey(ctx context.Context, keys *apikeys.Keys, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "name of the integration that will use the key (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" {
+		return fmt.Errorf("apikey create: --name is required, for example --name zapier")
+	}
+	key, secret, err := keys.Create(ctx, *name)
 	if err != nil {
 		return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
 	}
 	logger.Info("API key created", slog.String("key_id", key.ID), slog.String("name", key.Name))
 	fmt.Fprintf(stdout, "Created API key %s (%s). Store it now; it is not shown again:\n%s\n", key.ID, key.Name, secret)
 	return nil
+}
+
+func formatTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Format(time.RFC3339)
 }

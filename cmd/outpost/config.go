@@ -134,16 +134,17 @@ func (c Config) logAttrs() []any {
 		slog.String("redis_url", redactRedisURL(c.RedisURL)),
 		slog.String("http_addr", c.HTTPAddr),
 		slog.Int("worker_concurrency", c.WorkerConcurrency),
-		slog.Duration("worker_poll_interval", c.WorkerPollInterval),
-		slog.Duration("dispatch_timeout", c.DispatchTimeout),
-		slog.Duration("outbox_relay_interval", c.OutboxRelayInterval),
-		slog.Duration("webhook_timeout", c.Webhooks.Timeout),
+		slog.String("worker_poll_interval", c.WorkerPollInterval.String()),
+		slog.String("dispatch_timeout", c.DispatchTimeout.String()),
+		slog.String("outbox_relay_interval", c.OutboxRelayInterval.String()),
+		slog.String("webhook_timeout", c.Webhooks.Timeout.String()),
 		slog.String("webhook_retry_schedule", strings.Join(schedule, ",")),
 		slog.Int("webhook_max_in_flight_per_endpoint", c.Webhooks.MaxInFlightPerEndpoint),
+		slog.Int64("webhook_max_response_bytes", c.Webhooks.MaxResponseBytes),
 		slog.Bool("webhook_allow_private_networks", c.Webhooks.AllowPrivateNetworks),
-		slog.Duration("webhook_reconcile_interval", c.ReconcileInterval),
+		slog.String("webhook_reconcile_interval", c.ReconcileInterval.String()),
 		slog.String("metrics_addr", c.MetricsAddr),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 	}
 }
 
@@ -167,7 +168,7 @@ func (p *envParser) str(name, def string) string {
 }
 
 func (p *envParser) oneOf(name, def string, allowed ...string) string {
-	v := p.str(name, def)
+	v := strings.ToLower(p.str(name, def))
 	for _, a := range allowed {
 		if v == a {
 			return v

@@ -22,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/internal/testenv"
 )
@@ -368,4 +370,41 @@ func TestRunRejectsUnknownCommand(t *testing.T) {
 func TestRedactHidesPasswords(t *testing.T) {
 	require.NotContains(t, database.Redact("postgres://u:hunter2@db:5432/x"), "hunter2")
 	require.NotContains(t, redactRedisURL("redis://:hunter2@cache:6379/0"), "hunter2")
+}
+
+func TestAPIKeyCommands(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"OUTPOST_DATABASE_URL": testenv.DatabaseURL(t, "e2e_cli")}
+	getenv := func(k string) string { return env[k] }
+	cli := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, getenv, &stdout, &stderr)
+		return stdout.String(), err
+	}
+
+	out, err := cli("apikey", "create", "--name", "zapier")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	secret := lines[len(lines)-1]
+	id := strings.Fields(lines[0])[3]
+	require.True(t, strings.HasPrefix(id, "key_"), "first line %q", lines[0])
+
+	out, err = cli("apikey", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, id)
+	require.Contains(t, out, "zapier")
+	require.NotContains(t, out, secret, "list must not print the key")
+
+	out, err = cli("apikey", "revoke", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "Revoked API key "+id)
+
+	db := testenv.DB(t, "e2e_cli")
+	_, err = apikeys.New(db, nil).Authenticate(context.Background(), secret)
+	require.ErrorIs(t, err, apikeys.ErrInvalidKey)
+
+	_, err = cli("apikey", "revoke", "key_missing")
+	require.ErrorIs(t, err, outpost.ErrNotFound)
+	_, err = cli("apikey", "rotate")
+	require.ErrorContains(t, err, "unknown apikey command")
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 const usage = `Usage: outpost <command> [arguments]
@@ -23,6 +25,8 @@ Commands:
   dev                          create the database if needed, migrate, then run api, worker and scheduler in one process
   migrate up|down|status       apply, roll back or list database migrations
   apikey create --name NAME    create an API key and print it once, as the last line
+  apikey list                  list API keys: ID, prefix, name, creation and last use
+  apikey revoke KEY_ID         revoke an API key at once
 
 Configuration comes from OUTPOST_* environment variables; see the README.
 `
@@ -58,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	redis.SetLogger(newRedisLogger(logger))
 	if cmd == "dev" && getenv("OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS") == "" {
 		// Development receivers usually run on the same machine.
 		cfg.Webhooks.AllowPrivateNetworks = true
@@ -67,6 +72,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	switch cmd {
 	case "api", "worker", "scheduler", "dev":
+		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
 		if len(args) > 0 {
 			return fmt.Errorf("%s takes no arguments, got %q", cmd, args)
 		}
