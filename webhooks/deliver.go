@@ -195,7 +195,7 @@ func (d *Deliverer) Deliver(ctx context.Context, deliveryID string) error {
 	}
 
 	if d.limiter != nil {
-		ok, err := d.limiter.acquire(ctx, ep.ID, dlv.ID, d.nowFunc())
+		ok, err := d.acquireSlot(ctx, ep.ID, dlv.ID)
 		if err != nil {
 			return err
 		}
@@ -244,6 +244,36 @@ func (d *Deliverer) Deliver(ctx context.Context, deliveryID string) error {
 		return nil
 	default:
 		return &RetryError{Delay: out.delay, Err: fmt.Errorf("attempt %d: %s", attempt.Number, result.errText)}
+	}
+}
+
+// Waiting for a slot of a busy endpoint: a delivery polls for up to
+// slotWait while the endpoint's oldest attempt in flight is younger than
+// slowAttempt, because a fast endpoint frees a slot within milliseconds.
+// Behind a slow endpoint it gives its worker back at once and runs again
+// after busyDelay.
+const (
+	slotWait    = 100 * time.Millisecond
+	slowAttempt = 500 * time.Millisecond
+)
+
+// acquireSlot takes one of the endpoint's in-flight slots and reports
+// whether it got one.
+func (d *Deliverer) acquireSlot(ctx context.Context, endpointID, deliveryID string) (bool, error) {
+	deadline := time.Now().Add(slotWait)
+	for {
+		ok, oldest, err := d.limiter.acquire(ctx, endpointID, deliveryID, d.nowFunc())
+		if ok || err != nil {
+			return ok, err
+		}
+		if oldest >= slowAttempt || time.Now().After(deadline) {
+			return false, nil
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
 	}
 }
 

@@ -44,7 +44,8 @@ func IsBusy(err error) bool {
 }
 
 // busyDelay spreads the re-runs of tasks that found their endpoint busy over
-// one to two seconds.
+// two to four seconds, so that a large backlog behind a slow endpoint costs
+// little worker time.
 func busyDelay() time.Duration {
-	return time.Second + time.Duration(rand.Int64N(int64(time.Second)))
+	return 2*time.Second + time.Duration(rand.Int64N(int64(2*time.Second)))
 }
