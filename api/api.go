@@ -16,6 +16,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
 )
 
@@ -34,6 +35,7 @@ type Deps struct {
 	Helpdesk  *helpdesk.Service
 	Endpoints *webhooks.Endpoints
 	Keys      *apikeys.Keys
+	SLA       *sla.Engine
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -75,6 +77,9 @@ func Register(api huma.API, deps Deps) {
 	registerAccounts(api, h)
 	registerAgents(api, h)
 	registerWebhooks(api, h)
+	if deps.SLA != nil {
+		registerSLA(api, h)
+	}
 }
 
 type handlers struct {

@@ -138,8 +138,8 @@ type TicketSLA struct {
 	RunningSince *time.Time
 	// CalendarUsedUS and BusinessUsedUS are the clock time used before
 	// RunningSince (or in total, while stopped), in microseconds.
-	CalendarUsedUS int64 `gorm:"column:calendar_used_us"`
-	BusinessUsedUS int64 `gorm:"column:business_used_us"`
+	CalendarUsedUS int64     `gorm:"column:calendar_used_us"`
+	BusinessUsedUS int64     `gorm:"column:business_used_us"`
 	UpdatedAt      time.Time `gorm:"autoUpdateTime:false"`
 }
 

@@ -22,6 +22,10 @@ type Config struct {
 	// after its commit. Default 5s; asynq's scheduler runs at most once a
 	// second.
 	RelayInterval time.Duration
+	// SLASweepInterval is how often the SLA sweep runs. It bounds the
+	// delay of a breach whose delayed task was lost. Default 1m; at least
+	// 1s.
+	SLASweepInterval time.Duration
 }
 
 // New returns an asynq scheduler connected with redisOpt, with every
@@ -32,6 +36,12 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	}
 	if cfg.RelayInterval < time.Second {
 		return nil, fmt.Errorf("outbox relay interval %s is below the scheduler's resolution of 1s", cfg.RelayInterval)
+	}
+	if cfg.SLASweepInterval == 0 {
+		cfg.SLASweepInterval = time.Minute
+	}
+	if cfg.SLASweepInterval < time.Second {
+		return nil, fmt.Errorf("SLA sweep interval %s is below the scheduler's resolution of 1s", cfg.SLASweepInterval)
 	}
 	s := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
 		Logger: worker.NewAsynqLogger(logger),
@@ -49,6 +59,10 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	spec := fmt.Sprintf("@every %s", cfg.RelayInterval)
 	if _, err := s.Register(spec, tasks.NewOutboxRelay(cfg.RelayInterval)); err != nil {
 		return nil, fmt.Errorf("register outbox relay: %w", err)
+	}
+	spec = fmt.Sprintf("@every %s", cfg.SLASweepInterval)
+	if _, err := s.Register(spec, tasks.NewSLASweep(cfg.SLASweepInterval)); err != nil {
+		return nil, fmt.Errorf("register SLA sweep: %w", err)
 	}
 	return s, nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/outposthq/outpost/migrations"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/scheduler"
+	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
 	"github.com/outposthq/outpost/worker"
 )
@@ -81,6 +82,16 @@ func (a *app) dispatcher() *outbox.Dispatcher {
 	d := outbox.NewDispatcher(a.db, a.queue, a.logger, nil)
 	d.Timeout = a.cfg.DispatchTimeout
 	return d
+}
+
+// slaEngine returns the SLA engine. Its sweep arms the tasks of due times
+// up to two sweep intervals ahead, so a task lost before its due time is
+// armed again in time.
+func (a *app) slaEngine() *sla.Engine {
+	e := sla.NewEngine(a.db, a.queue, a.dispatcher(), a.logger, nil)
+	e.ArmTimeout = a.cfg.DispatchTimeout
+	e.ArmAhead = 2 * a.cfg.SLASweepInterval
+	return e
 }
 
 // runRoles runs role ("api", "worker", "scheduler" or "dev" for all three)
@@ -147,10 +158,12 @@ func (a *app) prepareSchema(ctx context.Context, migrate bool) error {
 }
 
 func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
+	engine := a.slaEngine()
 	handler := api.NewHandler(api.Deps{
-		Helpdesk:  helpdesk.NewService(a.db, a.dispatcher(), nil),
+		Helpdesk:  helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
 		Endpoints: webhooks.NewEndpoints(a.db, nil),
 		Keys:      apikeys.New(a.db, nil),
+		SLA:       engine,
 		Ready:     a.ready,
 		Logger:    a.logger,
 	})
@@ -197,7 +210,7 @@ func (a *app) ready(ctx context.Context) error {
 func (a *app) runWorker(ctx context.Context) error {
 	deliverer := webhooks.NewDeliverer(a.db, a.queue, a.cfg.Webhooks, a.logger, nil)
 	dispatcher := a.dispatcher()
-	mux := worker.NewMux(worker.Handlers{Deliverer: deliverer, Dispatcher: dispatcher, Logger: a.logger})
+	mux := worker.NewMux(worker.Handlers{Deliverer: deliverer, Dispatcher: dispatcher, SLA: a.slaEngine(), Logger: a.logger})
 	srv := worker.NewServer(a.redisOpt, worker.Config{
 		Concurrency:     a.cfg.WorkerConcurrency,
 		PollInterval:    a.cfg.WorkerPollInterval,
@@ -213,7 +226,10 @@ func (a *app) runWorker(ctx context.Context) error {
 }
 
 func (a *app) runScheduler(ctx context.Context) error {
-	s, err := scheduler.New(a.redisOpt, scheduler.Config{RelayInterval: a.cfg.OutboxRelayInterval}, a.logger)
+	s, err := scheduler.New(a.redisOpt, scheduler.Config{
+		RelayInterval:    a.cfg.OutboxRelayInterval,
+		SLASweepInterval: a.cfg.SLASweepInterval,
+	}, a.logger)
 	if err != nil {
 		return err
 	}

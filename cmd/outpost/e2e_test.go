@@ -341,6 +341,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		"OUTPOST_REDIS_URL":              "localhost:6379",
 		"OUTPOST_OUTBOX_RELAY_INTERVAL":  "100ms",
 		"OUTPOST_DISPATCH_TIMEOUT":       "0s",
+		"OUTPOST_SLA_SWEEP_INTERVAL":     "500ms",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
