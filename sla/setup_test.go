@@ -148,8 +148,7 @@ func (f *fixture) agent(t *testing.T) models.Agent {
 	return a
 }
 
-// policy creates a policy whose targets count calendar time, with every
-// priority set to firstResponse and resolution minutes.
+// policy creates the policy in.
 func (f *fixture) policy(t *testing.T, in sla.NewPolicy) models.SLAPolicy {
 	t.Helper()
 	p, err := f.engine.CreatePolicy(context.Background(), in)
@@ -157,6 +156,7 @@ func (f *fixture) policy(t *testing.T, in sla.NewPolicy) models.SLAPolicy {
 	return p
 }
 
+// flat returns targets of minutes for every priority, counted by clock.
 func flat(clock models.Clock, minutes int) models.SLATargets {
 	return models.SLATargets{Clock: clock, Urgent: minutes, High: minutes, Medium: minutes, Low: minutes}
 }
