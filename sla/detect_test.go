@@ -153,9 +153,10 @@ func TestTaskBreachesAtDueTime(t *testing.T) {
 		delay := c.Sub(due)
 		t.Logf("breach event %s after the due time", delay)
 		require.GreaterOrEqual(t, delay, time.Duration(0), "never before the due time")
-		// No sweep runs here, so only the delayed task can have marked it;
-		// asynq moves due tasks every second.
-		require.Less(t, delay, 3*time.Second)
+		// No sweep runs here, so only the delayed task can have marked it.
+		// It starts early and waits for the due time; the bound leaves room
+		// for a slow machine.
+		require.Less(t, delay, time.Second)
 	}
 }
 

@@ -60,8 +60,9 @@ type Engine struct {
 	ArmAhead time.Duration
 
 	// MaxEarly is how long before its due time a task may start and still
-	// wait for it. asynq stores the time of a delayed task in whole
-	// seconds, so a task can start up to a second early.
+	// wait for it. Tasks are scheduled a second early (see tasks.slaLead),
+	// and asynq rounds their time down to a whole second, so they start up
+	// to two seconds early.
 	MaxEarly time.Duration
 }
 
@@ -81,7 +82,7 @@ func NewEngine(db *gorm.DB, queue Enqueuer, dispatcher Dispatcher, logger *slog.
 		ArmTimeout: 2 * time.Second,
 		SweepBatch: 500,
 		ArmAhead:   2 * time.Minute,
-		MaxEarly:   2 * time.Second,
+		MaxEarly:   3 * time.Second,
 	}
 }
 

@@ -26,8 +26,15 @@ type SLACheckPayload struct {
 	At       time.Time `json:"at"`
 }
 
+// slaLead is how early an SLA task is scheduled before its time. asynq
+// stores a delayed task's time in whole seconds and moves due tasks to their
+// queue once a second, so a task scheduled for its exact time would start up
+// to a second late. Scheduled this much earlier, it starts before its time
+// and its handler waits for the exact instant.
+const slaLead = time.Second
+
 // NewSLABreach returns the task that marks the breach of ticketID's metric
-// target at due, to be enqueued with asynq.ProcessAt(due). The TaskID
+// target at due. It is scheduled slaLead before due. The TaskID
 // contains the ticket, the metric and the due time, so arming the same due
 // time twice runs one task, and a moved due time arms a new task while the
 // old one finds its time stale and does nothing.
@@ -53,7 +60,7 @@ func newSLACheck(taskType, ticketID, metric string, at time.Time) *asynq.Task {
 	return asynq.NewTask(taskType, payload,
 		asynq.TaskID(SLATaskID(taskType, ticketID, metric, at)),
 		asynq.Queue(QueueSLA),
-		asynq.ProcessAt(at),
+		asynq.ProcessAt(at.Add(-slaLead)),
 		asynq.MaxRetry(10),
 		asynq.Timeout(time.Minute),
 	)
