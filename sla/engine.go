@@ -351,6 +351,11 @@ func timersFor(row models.TicketSLA, previous *models.TicketSLA) []timer {
 // selectPolicy returns the policy for a ticket of account accountID: the
 // policy that names the account, else the one for the account's tier, else
 // the default.
+//
+// NOTE: it reads the account and policies without locks. A ticket changed
+// while a policy or tier change commits can keep the previous policy until
+// its next change. Share locks here would deadlock with those changes,
+// which lock policies or the account first and tickets second.
 func selectPolicy(tx *gorm.DB, accountID string) (models.SLAPolicy, error) {
 	var acc models.Account
 	if err := tx.Select("id", "tier").Take(&acc, "id = ?", accountID).Error; err != nil {
@@ -496,4 +501,28 @@ func appendWarning(tx *gorm.DB, now time.Time, r warningRow) (models.Event, erro
 	return outbox.Append(tx, now, outbox.TicketSLAWarning, WarningData{
 		TicketID: r.TicketID, Metric: r.Metric, DueAt: truncate(r.DueAt), WarnAt: r.WarnAt.UTC(), PolicyID: r.PolicyID,
 	})
+}
+
+// Backfill computes the SLA state of every open or pending ticket that has
+// none, such as the tickets written before the SLA migration, in
+// transactions of batch tickets. It returns the number of tickets computed.
+func (e *Engine) Backfill(ctx context.Context, batch int) (int, error) {
+	total := 0
+	for {
+		var ids []string
+		err := e.commit(ctx, func(tx *gorm.DB) (outcome, error) {
+			err := tx.Model(&models.Ticket{}).
+				Where("status IN ? AND NOT EXISTS (SELECT 1 FROM ticket_sla s WHERE s.ticket_id = tickets.id)",
+					[]models.Status{models.StatusOpen, models.StatusPending}).
+				Order("id").Limit(batch).Pluck("id", &ids).Error
+			if err != nil {
+				return outcome{}, fmt.Errorf("list tickets without SLA state: %w", err)
+			}
+			return e.recomputeAll(tx, ids, e.now())
+		})
+		total += len(ids)
+		if err != nil || len(ids) < batch {
+			return total, err
+		}
+	}
 }

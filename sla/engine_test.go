@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/lib/pq"
 	"github.com/stretchr/testify/require"
 
 	"github.com/outposthq/outpost"
@@ -559,4 +560,30 @@ func weekdays(start, end string) []models.OpeningHours {
 		out = append(out, models.OpeningHours{Weekday: d, Start: start, End: end})
 	}
 	return out
+}
+
+func TestBackfillComputesMissingState(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "sla", monday)
+	acc := f.account(t, "")
+	// Written without the service, as before the SLA migration: no SLA
+	// rows and no change history.
+	old := models.Ticket{
+		ID: models.NewID(models.PrefixTicket), Title: "Imported", Status: models.StatusOpen,
+		Priority: models.PriorityHigh, Source: models.SourceAPI, AccountID: acc.ID, Tags: pq.StringArray{},
+		CreatedAt: monday.Add(-30 * time.Minute), UpdatedAt: monday.Add(-30 * time.Minute),
+	}
+	require.NoError(t, f.db.Create(&old).Error)
+	require.Empty(t, f.rows(t, old.ID))
+
+	n, err := f.engine.Backfill(context.Background(), 2)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, n, 1)
+	rows := f.rows(t, old.ID)
+	require.Equal(t, monday.Add(30*time.Minute), rows[models.MetricFirstResponse].DueAt.UTC())
+	require.Equal(t, models.SLARunning, rows[models.MetricResolution].State)
+
+	n, err = f.engine.Backfill(context.Background(), 2)
+	require.NoError(t, err)
+	require.Zero(t, n, "a second run finds nothing to do")
 }
