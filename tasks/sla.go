@@ -26,7 +26,7 @@ type SLACheckPayload struct {
 	At       time.Time `json:"at"`
 }
 
-// slaLead is how early an SLA task is scheduled before its time. asynq
+// slaLead is the time by which an SLA task is scheduled before its time. asynq
 // stores a delayed task's time in whole seconds and moves due tasks to their
 // queue once a second, so a task scheduled for its exact time would start up
 // to a second late. Scheduled this much earlier, it starts before its time
@@ -36,8 +36,8 @@ const slaLead = time.Second
 // NewSLABreach returns the task that marks the breach of ticketID's metric
 // target at due. It is scheduled slaLead before due. The TaskID
 // contains the ticket, the metric and the due time, so arming the same due
-// time twice runs one task, and a moved due time arms a new task while the
-// old one finds its time stale and does nothing.
+// time twice runs one task. A moved due time arms a new task, and the old
+// one finds its time stale and does nothing.
 func NewSLABreach(ticketID, metric string, due time.Time) *asynq.Task {
 	return newSLACheck(TypeSLABreach, ticketID, metric, due)
 }
