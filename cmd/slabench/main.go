@@ -318,7 +318,9 @@ func measureBreachDelay(ctx context.Context, o options, db *gorm.DB, redisOpt as
 	}
 	loadSeconds := time.Since(loadStart).Seconds()
 	slices.Sort(delays)
-	pct := func(p float64) time.Duration { return delays[int(p*float64(len(delays)-1))].Round(10 * time.Microsecond) }
+	pct := func(p float64) time.Duration {
+		return delays[int(p*float64(len(delays)-1))].Round(10 * time.Microsecond)
+	}
 	report("background load: %d ticket and message writes in %.0f s (%.0f writes/s), each recomputing SLA state",
 		writes.Load(), loadSeconds, float64(writes.Load())/loadSeconds)
 	report("breach delay over %d targets (due time to ticket.sla_breach event): p50 %s, p95 %s, p99 %s, max %s",
