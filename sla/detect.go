@@ -72,12 +72,13 @@ const markWarningSQL = `
 
 // CheckBreach marks the breach of ticketID's metric target if it still
 // runs with due time due and that time has come, and emits
-// ticket.sla_breach in the same transaction. A target that finished, moved
-// its due time or was already marked is left alone, so running the task
-// any number of times emits at most one event.
-func (e *Engine) CheckBreach(ctx context.Context, ticketID string, metric models.Metric, due time.Time) error {
+// ticket.sla_breach in the same transaction. It reports whether it marked
+// the breach. A target that finished, moved its due time or was already
+// marked is left alone, so running the task any number of times emits at
+// most one event.
+func (e *Engine) CheckBreach(ctx context.Context, ticketID string, metric models.Metric, due time.Time) (bool, error) {
 	if err := e.waitFor(ctx, due); err != nil {
-		return err
+		return false, err
 	}
 	now := e.now()
 	query := `WITH due AS (
@@ -85,28 +86,23 @@ func (e *Engine) CheckBreach(ctx context.Context, ticketID string, metric models
 		WHERE ticket_id = @ticket AND metric = @metric AND due_at = @at
 	)` + markBreachSQL
 	n, err := e.markBreaches(ctx, query, map[string]any{"now": now, "ticket": ticketID, "metric": metric, "at": due.UTC()})
-	if n > 0 {
-		e.logger.InfoContext(ctx, "SLA breached",
-			slog.String("ticket_id", ticketID),
-			slog.String("metric", string(metric)),
-			slog.Time("due_at", due))
-	}
-	return err
+	return n > 0, err
 }
 
 // CheckWarning emits ticket.sla_warning for ticketID's metric target if it
 // still runs with warning time warnAt, has not warned and is not yet due.
-func (e *Engine) CheckWarning(ctx context.Context, ticketID string, metric models.Metric, warnAt time.Time) error {
+// It reports whether it emitted the warning.
+func (e *Engine) CheckWarning(ctx context.Context, ticketID string, metric models.Metric, warnAt time.Time) (bool, error) {
 	if err := e.waitFor(ctx, warnAt); err != nil {
-		return err
+		return false, err
 	}
 	now := e.now()
 	query := `WITH due AS (
 		SELECT ticket_id, metric FROM ticket_sla
 		WHERE ticket_id = @ticket AND metric = @metric AND warn_at = @at
 	)` + markWarningSQL
-	_, err := e.markWarnings(ctx, query, map[string]any{"now": now, "ticket": ticketID, "metric": metric, "at": warnAt.UTC()})
-	return err
+	n, err := e.markWarnings(ctx, query, map[string]any{"now": now, "ticket": ticketID, "metric": metric, "at": warnAt.UTC()})
+	return n > 0, err
 }
 
 // waitFor waits until the engine's clock reaches at, when at is at most

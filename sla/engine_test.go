@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -497,7 +498,9 @@ func TestStaleBreachTaskDoesNothing(t *testing.T) {
 	// The task armed for the old due time runs after it and finds the
 	// target due later.
 	f.clock.Set(oldDue.Add(time.Minute))
-	require.NoError(t, f.engine.CheckBreach(context.Background(), tk.ID, models.MetricFirstResponse, oldDue))
+	marked, err := f.engine.CheckBreach(context.Background(), tk.ID, models.MetricFirstResponse, oldDue)
+	require.NoError(t, err)
+	require.False(t, marked)
 	require.Equal(t, models.SLARunning, f.rows(t, tk.ID)[models.MetricFirstResponse].State)
 	require.Empty(t, breaches(t, f.db, tk.ID))
 }
@@ -510,12 +513,18 @@ func TestConcurrentChecksBreachOnce(t *testing.T) {
 	f.clock.Set(due.Add(time.Second))
 
 	var wg sync.WaitGroup
+	var marked atomic.Int32
 	for range 8 {
 		wg.Go(func() {
-			require.NoError(t, f.engine.CheckBreach(context.Background(), tk.ID, models.MetricFirstResponse, due))
+			ok, err := f.engine.CheckBreach(context.Background(), tk.ID, models.MetricFirstResponse, due)
+			require.NoError(t, err)
+			if ok {
+				marked.Add(1)
+			}
 		})
 	}
 	wg.Wait()
+	require.Equal(t, int32(1), marked.Load())
 	got := breaches(t, f.db, tk.ID)
 	require.Len(t, got, 1)
 	require.Equal(t, due.UTC(), got[0].DueAt.UTC())
