@@ -596,3 +596,28 @@ func TestBackfillComputesMissingState(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "a second run finds nothing to do")
 }
+
+func TestScheduleUpdateRecomputes(t *testing.T) {
+	t.Parallel()
+	f := setup(t, "sla", monday) // Monday 12:00 UTC
+	ctx := context.Background()
+	bh, err := f.engine.CreateSchedule(ctx, sla.NewSchedule{Name: "UTC office", TimeZone: "UTC", Hours: weekdays("09:00", "17:00")})
+	require.NoError(t, err)
+	tier := uniqueTier(t)
+	f.policy(t, sla.NewPolicy{
+		Name: "Office", Tier: tier, BusinessHoursID: bh.ID,
+		FirstResponse: flat(models.ClockBusiness, 8*60), Resolution: flat(models.ClockCalendar, 6000),
+	})
+	tk := f.ticket(t, f.account(t, tier).ID, models.PriorityLow)
+	require.Equal(t, monday.Add(24*time.Hour), f.rows(t, tk.ID)[models.MetricFirstResponse].DueAt.UTC(), "5 hours on Monday, 3 on Tuesday")
+
+	// Closing Tuesday for a holiday moves the due time to Wednesday.
+	_, err = f.engine.UpdateSchedule(ctx, bh.ID, sla.SchedulePatch{Holidays: outpost.Value([]models.Holiday{{Date: "2030-06-04"}})})
+	require.NoError(t, err)
+	require.Equal(t, monday.Add(48*time.Hour), f.rows(t, tk.ID)[models.MetricFirstResponse].DueAt.UTC())
+
+	_, err = f.engine.UpdateSchedule(ctx, bh.ID, sla.SchedulePatch{Hours: outpost.Value([]models.OpeningHours{})})
+	var fe *outpost.FieldError
+	require.True(t, errors.As(err, &fe), "got %v", err)
+	require.Equal(t, "body.hours", fe.Field)
+}
