@@ -103,6 +103,7 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 		"OUTPOST_DATABASE_URL":           testenv.DatabaseURL(t, dbName),
 		"OUTPOST_REDIS_URL":              redisURL,
 		"OUTPOST_OUTBOX_RELAY_INTERVAL":  "1s",
+		"OUTPOST_SLA_SWEEP_INTERVAL":     "1s",
 		"OUTPOST_DISPATCH_TIMEOUT":       "500ms",
 		"OUTPOST_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s",
 		"OUTPOST_SHUTDOWN_TIMEOUT":       "5s",
