@@ -18,6 +18,7 @@ type CreateAccountInput struct {
 		Domain     string `json:"domain,omitempty" maxLength:"253" example:"acme.example"`
 		ExternalID string `json:"externalId,omitempty" maxLength:"200" doc:"ID in your own system; unique across accounts."`
 		Notes      string `json:"notes,omitempty" maxLength:"10000"`
+		Tier       string `json:"tier,omitempty" maxLength:"100" example:"enterprise" doc:"Support tier; SLA policies can apply to a tier."`
 	}
 }
 
@@ -29,6 +30,7 @@ type UpdateAccountInput struct {
 		Domain     Optional[string] `json:"domain,omitempty" maxLength:"253"`
 		ExternalID Optional[string] `json:"externalId,omitempty" maxLength:"200"`
 		Notes      Optional[string] `json:"notes,omitempty" maxLength:"10000"`
+		Tier       Optional[string] `json:"tier,omitempty" maxLength:"100" doc:"Changing the tier recomputes the SLA of the account's unfinished tickets."`
 	}
 }
 
@@ -38,6 +40,7 @@ type ListAccountsInput struct {
 	Sort       string `query:"sort" enum:"createdAt,-createdAt,updatedAt,-updatedAt" default:"-createdAt" doc:"Order; a leading - sorts descending."`
 	ExternalID string `query:"externalId" doc:"Only the account with this externalId."`
 	Domain     string `query:"domain" doc:"Only accounts with this domain."`
+	Tier       string `query:"tier" doc:"Only accounts with this tier."`
 }
 
 func registerAccounts(api huma.API, h *handlers) {
@@ -84,7 +87,7 @@ func registerAccounts(api huma.API, h *handlers) {
 func (h *handlers) createAccount(ctx context.Context, in *CreateAccountInput) (*BodyOutput[models.Account], error) {
 	b := in.Body
 	acc, err := h.deps.Helpdesk.CreateAccount(ctx, helpdesk.NewAccount{
-		Name: b.Name, Domain: b.Domain, ExternalID: b.ExternalID, Notes: b.Notes,
+		Name: b.Name, Domain: b.Domain, ExternalID: b.ExternalID, Notes: b.Notes, Tier: b.Tier,
 	})
 	if err != nil {
 		return nil, h.problem(ctx, err)
@@ -93,7 +96,7 @@ func (h *handlers) createAccount(ctx context.Context, in *CreateAccountInput) (*
 }
 
 func (h *handlers) listAccounts(ctx context.Context, in *ListAccountsInput) (*PageOutput[models.Account], error) {
-	f := helpdesk.AccountFilter{ExternalID: in.ExternalID, Domain: in.Domain}
+	f := helpdesk.AccountFilter{ExternalID: in.ExternalID, Domain: in.Domain, Tier: in.Tier}
 	rows, next, err := h.deps.Helpdesk.ListAccounts(ctx, f, paging.Params{Limit: in.Limit, Cursor: in.Cursor, Sort: in.Sort})
 	if err != nil {
 		return nil, h.problem(ctx, err)
@@ -116,6 +119,7 @@ func (h *handlers) updateAccount(ctx context.Context, in *UpdateAccountInput) (*
 		Domain:     b.Domain.Field(),
 		ExternalID: b.ExternalID.Field(),
 		Notes:      b.Notes.Field(),
+		Tier:       b.Tier.Field(),
 	})
 	if err != nil {
 		return nil, h.problem(ctx, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
 )
 
@@ -39,6 +40,7 @@ type Deps struct {
 	// Deliveries redelivers, replays and sends test deliveries.
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
+	SLA        *sla.Engine
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -132,6 +134,9 @@ func Register(api huma.API, deps Deps) {
 	registerAgents(api, h)
 	registerWebhooks(api, h)
 	registerWebhookOperations(api, h)
+	if deps.SLA != nil {
+		registerSLA(api, h)
+	}
 }
 
 type handlers struct {

@@ -30,6 +30,7 @@ import (
 	"github.com/outposthq/outpost/internal/testenv"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
+	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
 )
 
@@ -68,8 +69,11 @@ func setup(t *testing.T) *server {
 
 	logger := testenv.Logger(t)
 	keys := apikeys.New(db, nil)
+	dispatcher := outbox.NewDispatcher(db, queue, logger, nil)
+	engine := sla.NewEngine(db, queue, dispatcher, logger, nil)
 	deps := api.Deps{
-		Helpdesk:   helpdesk.NewService(db, outbox.NewDispatcher(db, queue, logger, nil), nil),
+		Helpdesk:   helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
+		SLA:        engine,
 		Endpoints:  webhooks.NewEndpoints(db, nil),
 		Deliveries: webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
 		Keys:       keys,

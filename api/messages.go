@@ -15,7 +15,7 @@ import (
 type CreateMessageInput struct {
 	ID   string `path:"id" doc:"Ticket ID."`
 	Body struct {
-		AuthorType models.AuthorType `json:"authorType" enum:"customer,agent,system" doc:"Who wrote the message."`
+		AuthorType models.AuthorType `json:"authorType" enum:"customer,agent,system,bot" doc:"Who wrote the message. Only a public agent message with an authorId counts as the first response of the SLA; customer, bot and system messages and internal notes never do."`
 		AuthorID   string            `json:"authorId,omitempty" doc:"Agent who wrote the message; only with authorType agent."`
 		AuthorName string            `json:"authorName,omitempty" maxLength:"200" doc:"Display name; defaults to the agent's name."`
 		Body       string            `json:"body" minLength:"1" maxLength:"50000"`

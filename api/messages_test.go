@@ -109,7 +109,7 @@ func TestCreateMessageRejectsBadInput(t *testing.T) {
 		{"authorId with system", map[string]any{"authorType": "system", "authorId": agent.ID, "body": "x"}, "body.authorId", "authorType must be agent"},
 		{"unknown authorId", map[string]any{"authorType": "agent", "authorId": "agt_unknown", "body": "x"}, "body.authorId", "no agent has this ID"},
 		{"internal customer note", map[string]any{"authorType": "customer", "body": "x", "internal": true}, "body.internal", "customers cannot write internal notes"},
-		{"unknown authorType", map[string]any{"authorType": "bot", "body": "x"}, "body.authorType", "customer, agent, system"},
+		{"unknown authorType", map[string]any{"authorType": "robot", "body": "x"}, "body.authorType", "customer, agent, system, bot"},
 		{"missing authorType", map[string]any{"body": "x"}, "body.authorType", "authorType"},
 		{"empty body", map[string]any{"authorType": "customer", "body": ""}, "body.body", "length"},
 		{"internal of wrong type", map[string]any{"authorType": "agent", "body": "x", "internal": "yes"}, "body.internal", "expected boolean"},

@@ -10,7 +10,21 @@ import (
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/paging"
+	"github.com/outposthq/outpost/sla"
 )
+
+// TicketDetailOutput is a ticket with its account, assignee, conversation,
+// history and SLA state.
+type TicketDetailOutput struct {
+	helpdesk.TicketDetail
+	SLA *sla.TicketSLA `json:"sla" doc:"SLA policy and targets, or null for a ticket without SLA state (written before the SLA engine existed)."`
+}
+
+// TicketListItem is a ticket in a list, with its SLA state.
+type TicketListItem struct {
+	models.Ticket
+	SLA *sla.TicketSLA `json:"sla" doc:"SLA policy and targets, or null for a ticket without SLA state."`
+}
 
 // RequesterInput identifies the person who raised a ticket.
 type RequesterInput struct {
@@ -134,7 +148,7 @@ func (h *handlers) createTicket(ctx context.Context, in *CreateTicketInput) (*Bo
 	return &BodyOutput[models.Ticket]{Body: t}, nil
 }
 
-func (h *handlers) listTickets(ctx context.Context, in *ListTicketsInput) (*PageOutput[models.Ticket], error) {
+func (h *handlers) listTickets(ctx context.Context, in *ListTicketsInput) (*PageOutput[TicketListItem], error) {
 	f := helpdesk.TicketFilter{
 		Statuses:      in.Status,
 		Priorities:    in.Priority,
@@ -150,15 +164,41 @@ func (h *handlers) listTickets(ctx context.Context, in *ListTicketsInput) (*Page
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	return newPage(rows, next), nil
+	ids := make([]string, len(rows))
+	for i, t := range rows {
+		ids[i] = t.ID
+	}
+	// One query for the whole page.
+	states, err := h.ticketSLAs(ctx, ids...)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	items := make([]TicketListItem, len(rows))
+	for i, t := range rows {
+		items[i] = TicketListItem{Ticket: t, SLA: states[t.ID]}
+	}
+	return newPage(items, next), nil
 }
 
-func (h *handlers) getTicket(ctx context.Context, in *IDInput) (*BodyOutput[helpdesk.TicketDetail], error) {
+func (h *handlers) getTicket(ctx context.Context, in *IDInput) (*BodyOutput[TicketDetailOutput], error) {
 	d, err := h.deps.Helpdesk.GetTicket(ctx, in.ID)
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	return &BodyOutput[helpdesk.TicketDetail]{Body: d}, nil
+	states, err := h.ticketSLAs(ctx, d.ID)
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return &BodyOutput[TicketDetailOutput]{Body: TicketDetailOutput{TicketDetail: d, SLA: states[d.ID]}}, nil
+}
+
+// ticketSLAs returns the SLA state of tickets ids, or none when the API
+// runs without the SLA engine.
+func (h *handlers) ticketSLAs(ctx context.Context, ids ...string) (map[string]*sla.TicketSLA, error) {
+	if h.deps.SLA == nil {
+		return map[string]*sla.TicketSLA{}, nil
+	}
+	return h.deps.SLA.TicketSLAs(ctx, ids...)
 }
 
 func (h *handlers) updateTicket(ctx context.Context, in *UpdateTicketInput) (*BodyOutput[models.Ticket], error) {

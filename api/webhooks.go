@@ -13,7 +13,7 @@ import (
 )
 
 const eventTypesDoc = "Event types: ticket.created, ticket.updated, ticket.resolved, " +
-	"message.created, account.created, or [\"*\"] for all. URLs on loopback, private, link-local, " +
+	"ticket.sla_warning, ticket.sla_breach, message.created, account.created, or [\"*\"] for all. URLs on loopback, private, link-local, " +
 	"carrier-grade NAT, multicast or cloud metadata addresses are rejected."
 
 // CreateWebhookInput is the request of create-webhook.

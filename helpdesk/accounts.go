@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -20,6 +21,7 @@ type NewAccount struct {
 	Domain     string
 	ExternalID string
 	Notes      string
+	Tier       string
 }
 
 // AccountPatch is the input of UpdateAccount. Unset fields keep their value.
@@ -28,6 +30,7 @@ type AccountPatch struct {
 	Domain     outpost.Field[string]
 	ExternalID outpost.Field[string]
 	Notes      outpost.Field[string]
+	Tier       outpost.Field[string]
 }
 
 // AccountDetail is an account with its support history.
@@ -51,6 +54,7 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (models.Acco
 		Domain:     in.Domain,
 		ExternalID: in.ExternalID,
 		Notes:      in.Notes,
+		Tier:       strings.TrimSpace(in.Tier),
 		CreatedAt:  now,
 		UpdatedAt:  now,
 	}
@@ -67,25 +71,33 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (models.Acco
 	return acc, err
 }
 
-// UpdateAccount applies patch to account id.
+// UpdateAccount applies patch to account id. A tier change runs the ticket
+// hook, which recomputes the SLA of the account's unfinished tickets.
 func (s *Service) UpdateAccount(ctx context.Context, id string, patch AccountPatch) (models.Account, error) {
 	var acc models.Account
-	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
+	err := s.commitHooked(ctx, func(tx *gorm.DB) ([]models.Event, hookCall, error) {
 		if err := lockByID(tx, &acc, "account", id); err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if patch.Tier.Set {
+			patch.Tier.Value = strings.TrimSpace(patch.Tier.Value)
 		}
 		changed := applyString(&acc.Name, patch.Name)
 		changed = applyString(&acc.Domain, patch.Domain) || changed
 		changed = applyString(&acc.ExternalID, patch.ExternalID) || changed
 		changed = applyString(&acc.Notes, patch.Notes) || changed
-		if !changed {
-			return nil, nil
+		tierChanged := applyString(&acc.Tier, patch.Tier)
+		if !changed && !tierChanged {
+			return nil, nil, nil
 		}
 		acc.UpdatedAt = s.now()
 		if err := tx.Save(&acc).Error; err != nil {
-			return nil, accountWriteError(err, acc.ExternalID)
+			return nil, nil, accountWriteError(err, acc.ExternalID)
 		}
-		return nil, nil
+		if tierChanged {
+			return nil, s.accountChanged(acc.ID), nil
+		}
+		return nil, nil, nil
 	})
 	return acc, err
 }
@@ -129,6 +141,7 @@ func (s *Service) GetAccount(ctx context.Context, id string) (AccountDetail, err
 type AccountFilter struct {
 	ExternalID string
 	Domain     string
+	Tier       string
 }
 
 // ListAccounts returns one page of accounts and the next page's cursor.
@@ -143,6 +156,9 @@ func (s *Service) ListAccounts(ctx context.Context, f AccountFilter, p paging.Pa
 	}
 	if f.Domain != "" {
 		db = db.Where("domain = ?", f.Domain)
+	}
+	if f.Tier != "" {
+		db = db.Where("tier = ?", f.Tier)
 	}
 	var rows []models.Account
 	if err := q.Apply(db, "accounts").Find(&rows).Error; err != nil {

@@ -38,26 +38,26 @@ func (s *Service) AddMessage(ctx context.Context, ticketID string, in NewMessage
 		CreatedAt:  now,
 	}
 
-	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
+	err := s.commitHooked(ctx, func(tx *gorm.DB) ([]models.Event, hookCall, error) {
 		var t models.Ticket
 		if err := lockByID(tx, &t, "ticket", ticketID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := resolveAuthor(tx, &msg, in); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := tx.Create(&msg).Error; err != nil {
-			return nil, fmt.Errorf("insert message: %w", err)
+			return nil, nil, fmt.Errorf("insert message: %w", err)
 		}
 		err := tx.Model(&models.Ticket{}).Where("id = ?", ticketID).Update("updated_at", now).Error
 		if err != nil {
-			return nil, fmt.Errorf("touch ticket: %w", err)
+			return nil, nil, fmt.Errorf("touch ticket: %w", err)
 		}
 		evt, err := outbox.Append(tx, now, outbox.MessageCreated, msg)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []models.Event{evt}, nil
+		return []models.Event{evt}, s.ticketChanged(ticketID), nil
 	})
 	return msg, err
 }

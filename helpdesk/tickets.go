@@ -94,25 +94,25 @@ func (s *Service) CreateTicket(ctx context.Context, in NewTicket, actor string) 
 		t.AssigneeID = &in.AssigneeID
 	}
 
-	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
+	err := s.commitHooked(ctx, func(tx *gorm.DB) ([]models.Event, hookCall, error) {
 		if err := checkAccount(tx, t.AccountID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := checkAssignee(tx, in.AssigneeID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := tx.Create(&t).Error; err != nil {
-			return nil, fmt.Errorf("insert ticket: %w", err)
+			return nil, nil, fmt.Errorf("insert ticket: %w", err)
 		}
 		created := map[string]models.FieldChange{"status": {From: nil, To: t.Status}}
 		if err := insertChange(tx, t.ID, actor, created, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		evt, err := outbox.Append(tx, now, outbox.TicketCreated, t)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return []models.Event{evt}, nil
+		return []models.Event{evt}, s.ticketChanged(t.ID), nil
 	})
 	return t, err
 }
@@ -123,27 +123,27 @@ func (s *Service) CreateTicket(ctx context.Context, in NewTicket, actor string) 
 // changes nothing emits nothing.
 func (s *Service) UpdateTicket(ctx context.Context, id string, patch TicketPatch, actor string) (models.Ticket, error) {
 	var t models.Ticket
-	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
+	err := s.commitHooked(ctx, func(tx *gorm.DB) ([]models.Event, hookCall, error) {
 		if err := lockByID(tx, &t, "ticket", id); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		now := s.now()
 		changes, err := applyTicketPatch(tx, &t, patch, now)
 		if err != nil || len(changes) == 0 {
-			return nil, err
+			return nil, nil, err
 		}
 
 		t.UpdatedAt = now
 		if err := tx.Save(&t).Error; err != nil {
-			return nil, fmt.Errorf("save ticket: %w", err)
+			return nil, nil, fmt.Errorf("save ticket: %w", err)
 		}
 		if err := insertChange(tx, t.ID, actor, changes, now); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 
 		evt, err := outbox.Append(tx, now, outbox.TicketUpdated, TicketUpdate{Ticket: t, Changes: changes})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		events := []models.Event{evt}
 		// A ticket closed without being resolved first is resolved by the
@@ -151,11 +151,11 @@ func (s *Service) UpdateTicket(ctx context.Context, id string, patch TicketPatch
 		if c, ok := changes["status"]; ok && (c.To == models.StatusResolved || c.From != models.StatusResolved && c.To == models.StatusClosed) {
 			evt, err := outbox.Append(tx, now, outbox.TicketResolved, t)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			events = append(events, evt)
 		}
-		return events, nil
+		return events, s.ticketChanged(t.ID), nil
 	})
 	return t, err
 }

@@ -22,6 +22,8 @@ const (
 	PrefixDelivery = "dlv"
 	PrefixAttempt  = "att"
 	PrefixAPIKey   = "key"
+	PrefixPolicy   = "slp"
+	PrefixSchedule = "bhr"
 )
 
 // NewID returns a new TypeID with prefix. It panics only if prefix is not a

@@ -54,6 +54,7 @@ const (
 	AuthorCustomer AuthorType = "customer"
 	AuthorAgent    AuthorType = "agent"
 	AuthorSystem   AuthorType = "system"
+	AuthorBot      AuthorType = "bot"
 )
 
 // Account groups the customers of one organization.
@@ -62,6 +63,7 @@ type Account struct {
 	Name       string    `json:"name" example:"Acme Corp" doc:"Display name."`
 	Domain     string    `json:"domain" example:"acme.example" doc:"Email domain of the account's customers, or empty."`
 	ExternalID string    `json:"externalId" doc:"ID of the account in the caller's own system, or empty. Unique when set."`
+	Tier       string    `json:"tier" example:"enterprise" doc:"Support tier, such as enterprise, or empty. SLA policies can apply to a tier."`
 	Notes      string    `json:"notes" doc:"Free-form notes for agents."`
 	CreatedAt  time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt  time.Time `json:"updatedAt" gorm:"autoUpdateTime:false"`
@@ -106,7 +108,7 @@ type Ticket struct {
 type Message struct {
 	ID         string     `json:"id" example:"msg_01jd5v8zq3f6n9w2k4m7r8t0yb"`
 	TicketID   string     `json:"ticketId"`
-	AuthorType AuthorType `json:"authorType" enum:"customer,agent,system"`
+	AuthorType AuthorType `json:"authorType" enum:"customer,agent,system,bot"`
 	AuthorID   *string    `json:"authorId" doc:"Agent who wrote the message when authorType is agent, or null."`
 	AuthorName string     `json:"authorName"`
 	Body       string     `json:"body"`

@@ -26,10 +26,15 @@ const (
 	TicketResolved = "ticket.resolved"
 	MessageCreated = "message.created"
 	AccountCreated = "account.created"
+
+	// TicketSLAWarning and TicketSLABreach are emitted at most once per
+	// ticket and SLA target.
+	TicketSLAWarning = "ticket.sla_warning"
+	TicketSLABreach  = "ticket.sla_breach"
 )
 
 // Types lists every event type a webhook endpoint can subscribe to.
-var Types = []string{TicketCreated, TicketUpdated, TicketResolved, MessageCreated, AccountCreated}
+var Types = []string{TicketCreated, TicketUpdated, TicketResolved, MessageCreated, AccountCreated, TicketSLAWarning, TicketSLABreach}
 
 // Envelope is the JSON body of every event, and of every webhook delivery.
 type Envelope struct {

@@ -26,6 +26,11 @@ type Config struct {
 	// ReconcileInterval is how often the webhook reconciler looks for
 	// fan-outs and deliveries that the queue lost. Default 1m.
 	ReconcileInterval time.Duration
+
+	// SLASweepInterval is how often the SLA sweep runs. It bounds the
+	// delay of a breach whose delayed task was lost. Default 1m; at least
+	// 1s.
+	SLASweepInterval time.Duration
 }
 
 // New returns an asynq scheduler connected with redisOpt, with every
@@ -42,6 +47,12 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	}
 	if cfg.ReconcileInterval < time.Second {
 		return nil, fmt.Errorf("webhook reconcile interval %s is below the scheduler's resolution of 1s", cfg.ReconcileInterval)
+	}
+	if cfg.SLASweepInterval == 0 {
+		cfg.SLASweepInterval = time.Minute
+	}
+	if cfg.SLASweepInterval < time.Second {
+		return nil, fmt.Errorf("SLA sweep interval %s is below the scheduler's resolution of 1s", cfg.SLASweepInterval)
 	}
 	s := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
 		Logger: worker.NewAsynqLogger(logger),
@@ -61,6 +72,9 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	}
 	if _, err := s.Register(every(cfg.ReconcileInterval), tasks.NewWebhookReconcile(cfg.ReconcileInterval)); err != nil {
 		return nil, fmt.Errorf("register webhook reconciler: %w", err)
+	}
+	if _, err := s.Register(every(cfg.SLASweepInterval), tasks.NewSLASweep(cfg.SLASweepInterval)); err != nil {
+		return nil, fmt.Errorf("register SLA sweep: %w", err)
 	}
 	return s, nil
 }

@@ -24,6 +24,9 @@ var Queues = map[string]int{
 	QueueEvents:      5,
 	QueueWebhooks:    4,
 	QueueMaintenance: 1,
+	// SLA detection tasks are few and due at exact times, so a webhook
+	// backlog must not hold them up.
+	QueueSLA: 5,
 }
 
 // Task type names.

@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/outposthq/outpost/outbox"
+	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/tasks"
 	"github.com/outposthq/outpost/webhooks"
 )
@@ -33,7 +34,10 @@ type Config struct {
 type Handlers struct {
 	Deliverer  *webhooks.Deliverer
 	Dispatcher *outbox.Dispatcher
-	Logger     *slog.Logger
+	// SLA runs the SLA detection tasks and the sweep; nil leaves those task
+	// types without a handler.
+	SLA    *sla.Engine
+	Logger *slog.Logger
 }
 
 // NewServer returns an asynq server connected with redisOpt that serves
@@ -90,6 +94,11 @@ func NewMux(h Handlers) *asynq.ServeMux {
 	mux.HandleFunc(tasks.TypeWebhookDelivery, h.deliver)
 	mux.HandleFunc(tasks.TypeOutboxRelay, h.relay)
 	mux.HandleFunc(tasks.TypeWebhookReconcile, h.reconcile)
+	if h.SLA != nil {
+		mux.HandleFunc(tasks.TypeSLABreach, h.slaBreach)
+		mux.HandleFunc(tasks.TypeSLAWarning, h.slaWarning)
+		mux.HandleFunc(tasks.TypeSLASweep, h.slaSweep)
+	}
 	return mux
 }
 

@@ -120,3 +120,24 @@ func formatTime(t *time.Time) string {
 	}
 	return t.Format(time.RFC3339)
 }
+
+// runSLA runs "sla backfill", which computes the SLA state of the open and
+// pending tickets that have none, such as tickets written before the SLA
+// migration. Their breaches and warnings that have passed are emitted.
+func runSLA(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "backfill" {
+		return fmt.Errorf("usage: outpost sla backfill")
+	}
+	a, err := openApp(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	n, err := a.slaEngine().Backfill(ctx, 500)
+	if err != nil {
+		return fmt.Errorf("backfill SLA state after %d tickets: %w", n, err)
+	}
+	logger.Info("SLA state backfilled", slog.Int("tickets", n))
+	fmt.Fprintf(stdout, "Computed the SLA state of %d tickets.\n", n)
+	return nil
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/outposthq/outpost/migrations"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/scheduler"
+	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
 	"github.com/outposthq/outpost/worker"
 )
@@ -108,6 +109,16 @@ func (a *app) dispatcher() *outbox.Dispatcher {
 	return d
 }
 
+// slaEngine returns the SLA engine. Its sweep arms the tasks of due times
+// up to two sweep intervals ahead, so a task lost before its due time is
+// armed again in time.
+func (a *app) slaEngine() *sla.Engine {
+	e := sla.NewEngine(a.db, a.queue, a.dispatcher(), a.logger, nil)
+	e.ArmTimeout = a.cfg.DispatchTimeout
+	e.ArmAhead = 2 * a.cfg.SLASweepInterval
+	return e
+}
+
 // runRoles runs role ("api", "worker", "scheduler" or "dev" for all three)
 // until ctx is canceled or a role fails, then shuts every role down. The API
 // serves on ln, or on a new listener on cfg.HTTPAddr when ln is nil.
@@ -175,14 +186,16 @@ func (a *app) prepareSchema(ctx context.Context, migrate bool) error {
 }
 
 func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
+	engine := a.slaEngine()
 	endpoints := webhooks.NewEndpoints(a.db, nil)
 	endpoints.AllowPrivateNetworks = a.cfg.Webhooks.AllowPrivateNetworks
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Deps{
-		Helpdesk:   helpdesk.NewService(a.db, a.dispatcher(), nil),
+		Helpdesk:   helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
 		Endpoints:  endpoints,
 		Deliveries: a.deliverer(),
 		Keys:       apikeys.New(a.db, nil),
+		SLA:        engine,
 		Ready:      a.ready,
 		Logger:     a.logger,
 	}))
@@ -246,7 +259,12 @@ func (a *app) ready(ctx context.Context) error {
 }
 
 func (a *app) runWorker(ctx context.Context) error {
-	mux := worker.NewMux(worker.Handlers{Deliverer: a.deliverer(), Dispatcher: a.dispatcher(), Logger: a.logger})
+	mux := worker.NewMux(worker.Handlers{
+		Deliverer:  a.deliverer(),
+		Dispatcher: a.dispatcher(),
+		SLA:        a.slaEngine(),
+		Logger:     a.logger,
+	})
 	srv := worker.NewServer(a.redisOpt, worker.Config{
 		Concurrency:     a.cfg.WorkerConcurrency,
 		PollInterval:    a.cfg.WorkerPollInterval,
@@ -264,6 +282,7 @@ func (a *app) runScheduler(ctx context.Context) error {
 	s, err := scheduler.New(a.redisOpt, scheduler.Config{
 		RelayInterval:     a.cfg.OutboxRelayInterval,
 		ReconcileInterval: a.cfg.ReconcileInterval,
+		SLASweepInterval:  a.cfg.SLASweepInterval,
 	}, a.logger)
 	if err != nil {
 		return err

@@ -29,6 +29,7 @@ type Config struct {
 	WorkerPollInterval  time.Duration // OUTPOST_WORKER_POLL_INTERVAL
 	DispatchTimeout     time.Duration // OUTPOST_DISPATCH_TIMEOUT
 	OutboxRelayInterval time.Duration // OUTPOST_OUTBOX_RELAY_INTERVAL
+	SLASweepInterval    time.Duration // OUTPOST_SLA_SWEEP_INTERVAL
 
 	Webhooks          webhooks.Config // OUTPOST_WEBHOOK_*
 	ReconcileInterval time.Duration   // OUTPOST_WEBHOOK_RECONCILE_INTERVAL
@@ -61,6 +62,7 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		WorkerPollInterval:  p.duration("OUTPOST_WORKER_POLL_INTERVAL", 100*time.Millisecond),
 		DispatchTimeout:     p.duration("OUTPOST_DISPATCH_TIMEOUT", 2*time.Second),
 		OutboxRelayInterval: p.duration("OUTPOST_OUTBOX_RELAY_INTERVAL", 5*time.Second),
+		SLASweepInterval:    p.duration("OUTPOST_SLA_SWEEP_INTERVAL", time.Minute),
 		Webhooks: webhooks.Config{
 			RetrySchedule:          p.durations("OUTPOST_WEBHOOK_RETRY_SCHEDULE", webhooks.DefaultRetrySchedule),
 			Timeout:                p.duration("OUTPOST_WEBHOOK_TIMEOUT", 15*time.Second),
@@ -98,6 +100,9 @@ func (c Config) validate() error {
 	}
 	if c.OutboxRelayInterval < time.Second {
 		return fmt.Errorf("OUTPOST_OUTBOX_RELAY_INTERVAL must be at least 1s, got %s", c.OutboxRelayInterval)
+	}
+	if c.SLASweepInterval < time.Second {
+		return fmt.Errorf("OUTPOST_SLA_SWEEP_INTERVAL must be at least 1s, got %s", c.SLASweepInterval)
 	}
 	if c.Webhooks.Timeout < time.Second {
 		return fmt.Errorf("OUTPOST_WEBHOOK_TIMEOUT must be at least 1s, got %s", c.Webhooks.Timeout)
@@ -137,6 +142,7 @@ func (c Config) logAttrs() []any {
 		slog.String("worker_poll_interval", c.WorkerPollInterval.String()),
 		slog.String("dispatch_timeout", c.DispatchTimeout.String()),
 		slog.String("outbox_relay_interval", c.OutboxRelayInterval.String()),
+		slog.String("sla_sweep_interval", c.SLASweepInterval.String()),
 		slog.String("webhook_timeout", c.Webhooks.Timeout.String()),
 		slog.String("webhook_retry_schedule", strings.Join(schedule, ",")),
 		slog.Int("webhook_max_in_flight_per_endpoint", c.Webhooks.MaxInFlightPerEndpoint),

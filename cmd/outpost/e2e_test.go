@@ -105,6 +105,7 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 		"OUTPOST_DATABASE_URL":           testenv.DatabaseURL(t, dbName),
 		"OUTPOST_REDIS_URL":              redisURL,
 		"OUTPOST_OUTBOX_RELAY_INTERVAL":  "1s",
+		"OUTPOST_SLA_SWEEP_INTERVAL":     "1s",
 		"OUTPOST_DISPATCH_TIMEOUT":       "500ms",
 		"OUTPOST_WEBHOOK_RETRY_SCHEDULE": "1s,1s,1s",
 		"OUTPOST_SHUTDOWN_TIMEOUT":       "5s",
@@ -345,6 +346,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 		"OUTPOST_REDIS_URL":              "localhost:6379",
 		"OUTPOST_OUTBOX_RELAY_INTERVAL":  "100ms",
 		"OUTPOST_DISPATCH_TIMEOUT":       "0s",
+		"OUTPOST_SLA_SWEEP_INTERVAL":     "500ms",
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {

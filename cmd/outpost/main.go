@@ -20,13 +20,14 @@ const usage = `Usage: outpost <command> [arguments]
 
 Commands:
   api                          serve the HTTP API
-  worker                       run background tasks (webhook delivery, outbox relay)
+  worker                       run background tasks (webhook delivery, outbox relay, SLA detection)
   scheduler                    enqueue periodic tasks
   dev                          create the database if needed, migrate, then run api, worker and scheduler in one process
   migrate up|down|status       apply, roll back or list database migrations
   apikey create --name NAME    create an API key and print it once, as the last line
   apikey list                  list API keys: ID, prefix, name, creation and last use
   apikey revoke KEY_ID         revoke an API key at once
+  sla backfill                 compute the SLA state of open and pending tickets that have none
 
 Configuration comes from OUTPOST_* environment variables; see the README.
 `
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, cfg, logger, args, stdout)
 	case "apikey":
 		return runAPIKey(ctx, cfg, logger, args, stdout, stderr)
+	case "sla":
+		return runSLA(ctx, cfg, logger, args, stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
