@@ -52,8 +52,8 @@ func validText(s string) bool {
 func checkQuery(raw string) (location, message string, bad bool) {
 	values, err := url.ParseQuery(raw)
 	if err != nil {
-		// huma reports malformed queries itself.
-		return "", "", false
+		// huma would still read the parts it can, bypassing these checks.
+		return "query", "malformed query string; separate parameters with & and percent-encode reserved characters such as ; and %", true
 	}
 	keys := make([]string, 0, len(values))
 	for k := range values {

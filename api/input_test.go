@@ -57,6 +57,8 @@ func TestInputChecksRejectUnstorableText(t *testing.T) {
 		{"invalid UTF-8 query", http.MethodGet, "/api/tickets?q=%ff%fe", "", "query.q"},
 		{"repeated query parameter", http.MethodGet, "/api/tickets?status=open&status=pending", "", "query.status"},
 		{"NUL in path", http.MethodGet, "/api/tickets/tkt_%00", "", "path"},
+		{"malformed query string", http.MethodGet, "/api/tickets?q=%00;", "", "query"},
+		{"bad percent escape", http.MethodGet, "/api/tickets?q=%ff&x=%zz", "", "query"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,5 +112,21 @@ func TestOpenAPIArraysNotNullable(t *testing.T) {
 				require.False(t, ps.Nullable, "%s.%s is a nullable array", name, prop)
 			}
 		}
+	}
+}
+
+func TestMalformedKeyIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := httptest.NewServer(api.NewHandler(s.deps))
+	t.Cleanup(srv.Close)
+	for _, token := range []string{"opk_\xff\xfe" + strings.Repeat("a", 41), "opk_short", s.secret + "x"} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/tickets", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "token %q", token)
 	}
 }

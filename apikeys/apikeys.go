@@ -78,7 +78,7 @@ func (k *Keys) Create(ctx context.Context, name string) (models.APIKey, string, 
 // hashes in constant time and returns ErrInvalidKey for any key it does not
 // accept.
 func (k *Keys) Authenticate(ctx context.Context, token string) (models.APIKey, error) {
-	if !strings.HasPrefix(token, keyPrefix) || len(token) <= lookupLength {
+	if !wellFormed(token) {
 		return models.APIKey{}, ErrInvalidKey
 	}
 	db := k.db.WithContext(ctx)
@@ -105,6 +105,21 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (models.APIKey, e
 		key.LastUsedAt = &now
 	}
 	return key, nil
+}
+
+// keyLength is the length of a key: keyPrefix and the unpadded base64url
+// encoding of 32 bytes.
+var keyLength = len(keyPrefix) + base64.RawURLEncoding.EncodedLen(32)
+
+// wellFormed reports whether token has the shape of a key, so that
+// malformed input, which may not even be valid text, never reaches the
+// database.
+func wellFormed(token string) bool {
+	if len(token) != keyLength || !strings.HasPrefix(token, keyPrefix) {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(token[len(keyPrefix):])
+	return err == nil
 }
 
 // List returns every key, newest first, revoked ones included.

@@ -70,6 +70,17 @@ func (l quietLogger) LogMode(level logger.LogLevel) logger.Interface {
 	return quietLogger{l.Interface.LogMode(level)}
 }
 
+// ParamsFilter forwards to the wrapped logger, which drops the parameter
+// values, so that secrets and message bodies stay out of logged SQL. gorm
+// calls it only on loggers that implement gorm.ParamsFilter, which embedding
+// does not pass on.
+func (l quietLogger) ParamsFilter(ctx context.Context, sql string, params ...any) (string, []any) {
+	if f, ok := l.Interface.(gorm.ParamsFilter); ok {
+		return f.ParamsFilter(ctx, sql, params...)
+	}
+	return sql, nil
+}
+
 func (l quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	var pgErr *pgconn.PgError
 	if errors.Is(err, gorm.ErrDuplicatedKey) || errors.Is(err, gorm.ErrForeignKeyViolated) ||
@@ -160,11 +171,17 @@ func WithDatabase(dsn, name string) (string, error) {
 	return u.String(), nil
 }
 
-// Redact returns dsn with its password replaced, for logs and errors.
+// Redact returns dsn with its password replaced, in the user information
+// and in a password query parameter, for logs and errors.
 func Redact(dsn string) string {
 	u, err := url.Parse(dsn)
 	if err != nil {
 		return "(unparsable database URL)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -35,6 +35,9 @@ const (
 	ClassTimeout    = "timeout"
 	ClassHTTPStatus = "http_status"
 	ClassBlocked    = "blocked"
+	// ClassInternal marks an attempt that failed inside Outpost, before a
+	// request was sent, such as a secret that cannot be decoded.
+	ClassInternal = "internal"
 )
 
 // Enqueuer is the part of asynq.Client the deliverer uses.
@@ -42,21 +45,23 @@ type Enqueuer interface {
 	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
 }
 
-// TaskDeleter is the part of asynq.Inspector that redelivery uses to remove
-// a delivery's old task, so that its TaskID can be enqueued again.
-type TaskDeleter interface {
+// TaskInspector is the part of asynq.Inspector the deliverer uses: to find
+// a task that asynq archived after its own retries ran out, and to remove a
+// queued task so that its TaskID can be enqueued again.
+type TaskInspector interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
 	DeleteTask(queue, id string) error
 }
 
 // Deps are the Deliverer's collaborators. Redis, Tasks and Metrics may be
 // nil: without Redis there is no per-endpoint in-flight limit, without Tasks
-// redelivery cannot replace a task still in the queue, and without Metrics
-// nothing is measured.
+// neither redelivery nor the reconciler can replace a task still in the
+// queue, and without Metrics nothing is measured.
 type Deps struct {
 	DB      *gorm.DB
 	Queue   Enqueuer
 	Redis   redis.UniversalClient
-	Tasks   TaskDeleter
+	Tasks   TaskInspector
 	Metrics *Metrics
 	Logger  *slog.Logger
 	NowFunc func() time.Time
@@ -67,7 +72,7 @@ type Deps struct {
 type Deliverer struct {
 	db      *gorm.DB
 	queue   Enqueuer
-	tasks   TaskDeleter
+	tasks   TaskInspector
 	limiter *endpointLimiter
 	metrics *Metrics
 	client  *http.Client
@@ -158,22 +163,58 @@ func (d *Deliverer) Fanout(ctx context.Context, eventID string) error {
 	return nil
 }
 
+// deliveryMaxRetry is asynq's retry limit for a delivery task. Attempts
+// are counted in PostgreSQL, so this only stops a task that keeps failing
+// before it can attempt, such as while the database is down; asynq's
+// growing backoff spreads 100 retries over weeks.
+const deliveryMaxRetry = 100
+
+func (d *Deliverer) deliveryTask(id string) *asynq.Task {
+	return tasks.NewWebhookDelivery(id, deliveryMaxRetry, d.cfg.TaskTimeout)
+}
+
 // Enqueue enqueues the delivery task of delivery id, to run at processAt or
-// at once when processAt is zero. A task with that ID already in the queue
-// counts as success.
+// at once when processAt is zero. A live task with that ID counts as
+// success.
 func (d *Deliverer) Enqueue(ctx context.Context, deliveryID string, processAt time.Time) error {
-	// Retries are counted in PostgreSQL, by attempt; asynq's own retry limit
-	// only backs that up.
-	task := tasks.NewWebhookDelivery(deliveryID, len(d.cfg.RetrySchedule)+3, d.cfg.TaskTimeout)
 	var opts []asynq.Option
 	if !processAt.IsZero() {
 		opts = append(opts, asynq.ProcessAt(processAt))
 	}
-	_, err := d.queue.EnqueueContext(ctx, task, opts...)
-	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+	if _, err := d.enqueueTask(ctx, d.deliveryTask(deliveryID), tasks.QueueWebhooks, deliveryID, opts...); err != nil {
 		return fmt.Errorf("enqueue delivery %s: %w", deliveryID, err)
 	}
 	return nil
+}
+
+// enqueueTask enqueues task, whose TaskID is id, and reports whether it
+// did. A live task with that ID counts as already queued. An archived one,
+// which asynq keeps after its own retries ran out and which would block the
+// ID forever, is replaced, because PostgreSQL still records the work as
+// pending.
+func (d *Deliverer) enqueueTask(ctx context.Context, task *asynq.Task, queue, id string, opts ...asynq.Option) (bool, error) {
+	_, err := d.queue.EnqueueContext(ctx, task, opts...)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, err
+	}
+	if d.tasks == nil {
+		return false, nil
+	}
+	info, err := d.tasks.GetTaskInfo(queue, id)
+	if err != nil || info.State != asynq.TaskStateArchived {
+		return false, nil
+	}
+	if err := d.tasks.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return false, fmt.Errorf("remove archived task %s: %w", id, err)
+	}
+	_, err = d.queue.EnqueueContext(ctx, task, opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // Deliver makes one attempt of delivery id and records it. It returns a
@@ -262,7 +303,7 @@ const (
 func (d *Deliverer) acquireSlot(ctx context.Context, endpointID, deliveryID string) (bool, error) {
 	deadline := time.Now().Add(slotWait)
 	for {
-		ok, oldest, err := d.limiter.acquire(ctx, endpointID, deliveryID, d.nowFunc())
+		ok, oldest, err := d.limiter.acquire(ctx, endpointID, deliveryID)
 		if ok || err != nil {
 			return ok, err
 		}
@@ -364,11 +405,11 @@ type postResult struct {
 func (d *Deliverer) post(ctx context.Context, ep *models.WebhookEndpoint, dlv *models.WebhookDelivery, body []byte, at time.Time) postResult {
 	headers, err := SignatureHeaders(dlv.EventID, body, at, activeSecrets(ep, at)...)
 	if err != nil {
-		return postResult{errText: err.Error(), class: ClassConnect}
+		return postResult{errText: err.Error(), class: ClassInternal}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return postResult{errText: "build request: " + describeError(err), class: ClassConnect}
+		return postResult{errText: "build request: " + describeError(err), class: ClassInternal}
 	}
 	req.Header = headers
 	req.Header.Set("Content-Type", "application/json")

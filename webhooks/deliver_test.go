@@ -220,7 +220,7 @@ func TestEnqueueTwiceQueuesOnce(t *testing.T) {
 	info, err := e.inspector.GetTaskInfo(tasks.QueueWebhooks, id)
 	require.NoError(t, err)
 	require.Equal(t, tasks.TypeWebhookDelivery, info.Type)
-	require.Equal(t, 3+3, info.MaxRetry, "the schedule plus a margin; attempts are counted in PostgreSQL")
+	require.Equal(t, deliveryMaxRetry, info.MaxRetry, "attempts are counted in PostgreSQL, so asynq only backs them up")
 	require.Equal(t, 40*time.Second, info.Timeout)
 }
 

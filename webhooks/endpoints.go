@@ -105,6 +105,13 @@ func (e *Endpoints) Create(ctx context.Context, in NewEndpoint) (models.WebhookE
 
 // Update applies patch to endpoint id.
 func (e *Endpoints) Update(ctx context.Context, id string, patch EndpointPatch) (models.WebhookEndpoint, error) {
+	// The URL check may resolve the host name, so it runs before the row is
+	// locked: deliveries that record their attempts wait on that lock.
+	if patch.URL.Set {
+		if err := e.validateURL(ctx, patch.URL.Value); err != nil {
+			return models.WebhookEndpoint{}, err
+		}
+	}
 	var ep models.WebhookEndpoint
 	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&ep, "id = ?", id).Error
@@ -115,9 +122,6 @@ func (e *Endpoints) Update(ctx context.Context, id string, patch EndpointPatch) 
 			return fmt.Errorf("load webhook endpoint: %w", err)
 		}
 		if patch.URL.Set {
-			if err := e.validateURL(ctx, patch.URL.Value); err != nil {
-				return err
-			}
 			ep.URL = patch.URL.Value
 		}
 		if patch.Events.Set {

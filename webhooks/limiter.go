@@ -11,18 +11,23 @@ import (
 // acquireScript takes a slot in the sorted set KEYS[1], whose members are
 // delivery IDs scored by the Unix millisecond at which their lease expires.
 // Expired leases are dropped first, so a worker that crashed mid-attempt
-// frees its slot after the lease. ARGV: now (ms), lease expiry (ms),
-// member, limit. It returns {1} when the slot is held, and otherwise {0,
-// expiry of the oldest lease in ms}.
+// frees its slot after the lease. Times come from the Redis server's clock,
+// so workers whose clocks disagree cannot cut each other's leases short.
+// ARGV: lease (ms), member, limit. It returns {1} when the slot is held, and
+// otherwise {0, age of the oldest lease in ms}.
 var acquireScript = redis.NewScript(`
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[4]) then
-	redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-	redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[2]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+	redis.call('ZADD', KEYS[1], now + lease, ARGV[2])
+	local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+	redis.call('PEXPIREAT', KEYS[1], tonumber(last[2]))
 	return {1}
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(oldest[2])}
+return {0, now - (tonumber(oldest[2]) - lease)}
 `)
 
 // endpointLimiter caps the attempts in flight per endpoint across every
@@ -40,10 +45,9 @@ func limiterKey(endpointID string) string {
 // acquire takes one of the endpoint's slots for deliveryID until release or
 // until the lease runs out, and reports whether it got one. When it did
 // not, it also returns how long the oldest attempt in flight has run.
-func (l *endpointLimiter) acquire(ctx context.Context, endpointID, deliveryID string, now time.Time) (bool, time.Duration, error) {
-	expiry := now.Add(l.lease)
+func (l *endpointLimiter) acquire(ctx context.Context, endpointID, deliveryID string) (bool, time.Duration, error) {
 	res, err := acquireScript.Run(ctx, l.rdb, []string{limiterKey(endpointID)},
-		now.UnixMilli(), expiry.UnixMilli(), deliveryID, l.limit).Int64Slice()
+		l.lease.Milliseconds(), deliveryID, l.limit).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("acquire endpoint slot: %w", err)
 	}
@@ -52,8 +56,7 @@ func (l *endpointLimiter) acquire(ctx context.Context, endpointID, deliveryID st
 	}
 	var oldest time.Duration
 	if len(res) > 1 {
-		started := time.UnixMilli(res[1]).Add(-l.lease)
-		oldest = now.Sub(started)
+		oldest = time.Duration(res[1]) * time.Millisecond
 	}
 	return false, oldest, nil
 }

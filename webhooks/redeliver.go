@@ -62,9 +62,19 @@ func (d *Deliverer) Redeliver(ctx context.Context, id string) (models.WebhookDel
 	if err != nil {
 		return dlv, err
 	}
-	// If Redis fails here, the delivery stays pending and the reconciler
-	// enqueues it once it is overdue.
-	return dlv, d.Enqueue(ctx, id, time.Time{})
+	d.enqueueCommitted(ctx, id)
+	return dlv, nil
+}
+
+// enqueueCommitted enqueues the task of a delivery whose pending state has
+// committed. A failure is logged and not returned, because the change was
+// made: the reconciler enqueues the delivery once it is overdue.
+func (d *Deliverer) enqueueCommitted(ctx context.Context, id string) {
+	if err := d.Enqueue(ctx, id, time.Time{}); err != nil {
+		d.logger.WarnContext(ctx, "delivery left for the reconciler",
+			slog.String("delivery_id", id),
+			slog.String("err", err.Error()))
+	}
 }
 
 // removeTask deletes the queued task of delivery id, if there is one.
@@ -90,7 +100,9 @@ func (d *Deliverer) removeTask(id string) error {
 }
 
 // Replay redelivers every failed delivery of endpoint endpointID created at
-// or after since, oldest first, and returns how many it redelivered.
+// or after since, oldest first, and returns how many it redelivered. A
+// delivery that cannot be redelivered, such as one with an attempt in
+// progress, is skipped; the first such error is returned with the count.
 func (d *Deliverer) Replay(ctx context.Context, endpointID string, since time.Time) (int, error) {
 	db := d.db.WithContext(ctx)
 	var n int64
@@ -109,12 +121,18 @@ func (d *Deliverer) Replay(ctx context.Context, endpointID string, since time.Ti
 	if err != nil {
 		return 0, fmt.Errorf("list failed deliveries: %w", err)
 	}
-	for i, id := range ids {
+	redelivered := 0
+	var firstErr error
+	for _, id := range ids {
 		if _, err := d.Redeliver(ctx, id); err != nil {
-			return i, err
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
+		redelivered++
 	}
-	return len(ids), nil
+	return redelivered, firstErr
 }
 
 // SendTest writes a webhook.test event and delivers it to endpoint
@@ -148,17 +166,18 @@ func (d *Deliverer) SendTest(ctx context.Context, endpointID string) (models.Web
 		return tx.Take(&dlv, "event_id = ? AND endpoint_id = ?", evt.ID, endpointID).Error
 	})
 	if err != nil {
-		return dlv, err
+		return dlv, fmt.Errorf("send test delivery: %w", err)
 	}
-	return dlv, d.Enqueue(ctx, dlv.ID, time.Time{})
+	d.enqueueCommitted(ctx, dlv.ID)
+	return dlv, nil
 }
 
 // Reconcile re-enqueues work that PostgreSQL records as pending but the
 // queue may have lost, as after Redis restarts without persistence: the
 // fan-out of dispatched events that were never fanned out, and pending
-// deliveries overdue by more than a minute. Tasks that still exist are left
-// alone, because enqueueing their TaskID again is rejected. It returns how
-// many tasks it enqueued.
+// deliveries overdue by more than a minute. Live tasks are left alone,
+// because enqueueing their TaskID again is rejected; archived ones are
+// replaced. It returns how many tasks it enqueued.
 func (d *Deliverer) Reconcile(ctx context.Context) (int, error) {
 	cutoff := d.now().Add(-reconcileGrace)
 	events, err := d.reconcileFanouts(ctx, cutoff)
@@ -184,16 +203,14 @@ func (d *Deliverer) reconcileFanouts(ctx context.Context, cutoff time.Time) (int
 			return enqueued, fmt.Errorf("list events awaiting fan-out: %w", err)
 		}
 		for _, evt := range rows {
-			info, err := d.queue.EnqueueContext(ctx, tasks.NewEventFanout(evt.ID))
-			if errors.Is(err, asynq.ErrTaskIDConflict) {
-				continue
-			}
+			ok, err := d.enqueueTask(ctx, tasks.NewEventFanout(evt.ID), tasks.QueueEvents, evt.ID)
 			if err != nil {
 				return enqueued, fmt.Errorf("enqueue event fan-out: %w", err)
 			}
-			enqueued++
-			d.logger.InfoContext(ctx, "reconciler re-enqueued event fan-out",
-				slog.String("event_id", evt.ID), slog.String("task_id", info.ID))
+			if ok {
+				enqueued++
+				d.logger.DebugContext(ctx, "reconciler re-enqueued event fan-out", slog.String("event_id", evt.ID))
+			}
 		}
 		if len(rows) < reconcileBatch {
 			return enqueued, nil
@@ -214,16 +231,14 @@ func (d *Deliverer) reconcileDeliveries(ctx context.Context, cutoff time.Time) (
 			return enqueued, fmt.Errorf("list overdue deliveries: %w", err)
 		}
 		for _, dlv := range rows {
-			task := tasks.NewWebhookDelivery(dlv.ID, len(d.cfg.RetrySchedule)+3, d.cfg.TaskTimeout)
-			_, err := d.queue.EnqueueContext(ctx, task)
-			if errors.Is(err, asynq.ErrTaskIDConflict) {
-				continue
-			}
+			ok, err := d.enqueueTask(ctx, d.deliveryTask(dlv.ID), tasks.QueueWebhooks, dlv.ID)
 			if err != nil {
 				return enqueued, fmt.Errorf("enqueue delivery %s: %w", dlv.ID, err)
 			}
-			enqueued++
-			d.logger.InfoContext(ctx, "reconciler re-enqueued delivery", slog.String("delivery_id", dlv.ID))
+			if ok {
+				enqueued++
+				d.logger.DebugContext(ctx, "reconciler re-enqueued delivery", slog.String("delivery_id", dlv.ID))
+			}
 		}
 		if len(rows) < reconcileBatch {
 			return enqueued, nil

@@ -479,3 +479,29 @@ func TestReconcileFanoutsShareTimestamp(t *testing.T) {
 	}
 	require.Empty(t, missing, "events without a fan-out task after one reconciler run")
 }
+
+func TestReconcileRevivesArchivedTask(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := context.Background()
+	_, _, dlv := newPendingDelivery(t, e, "http://127.0.0.1:9/hooks")
+	due := time.Now().UTC().Truncate(time.Second)
+	require.NoError(t, e.db.Model(&models.WebhookDelivery{}).Where("id = ?", dlv.ID).Update("next_attempt_at", due).Error)
+
+	// asynq archived the task after its own retries ran out, while the
+	// delivery is still pending in PostgreSQL.
+	d := newTaskDeliverer(t, e, Config{}, func() time.Time { return due })
+	require.NoError(t, d.Enqueue(ctx, dlv.ID, time.Time{}))
+	require.NoError(t, e.inspector.ArchiveTask(tasks.QueueWebhooks, dlv.ID))
+	requireTaskState(t, e, tasks.QueueWebhooks, dlv.ID, asynq.TaskStateArchived)
+
+	queue := &recordingQueue{client: e.queue}
+	deps := Deps{DB: e.db, Queue: queue, Tasks: e.inspector, Logger: testenv.Logger(t),
+		NowFunc: func() time.Time { return due.Add(2 * reconcileGrace) }}
+	_, err := NewDeliverer(deps, Config{}).Reconcile(ctx)
+	require.NoError(t, err)
+
+	require.Contains(t, queue.takeEnqueued(), dlv.ID)
+	requireTaskState(t, e, tasks.QueueWebhooks, dlv.ID, asynq.TaskStatePending)
+	require.Equal(t, models.DeliveryPending, loadDelivery(t, e.db, dlv.ID).Status)
+}

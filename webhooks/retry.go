@@ -18,6 +18,7 @@ type RetryError struct {
 	Err   error
 }
 
+// Error describes the failure and the delay before the next run.
 func (e *RetryError) Error() string {
 	if e.Busy {
 		return fmt.Sprintf("endpoint busy; retry in %s", e.Delay.Round(time.Millisecond))
@@ -25,6 +26,7 @@ func (e *RetryError) Error() string {
 	return fmt.Sprintf("%v; retry in %s", e.Err, e.Delay.Round(time.Second))
 }
 
+// Unwrap returns the failure that caused the retry.
 func (e *RetryError) Unwrap() error { return e.Err }
 
 // RetryDelay returns the delay a RetryError in err's chain asks for.

@@ -20,6 +20,7 @@ type BlockedAddressError struct {
 	Reason string
 }
 
+// Error describes the address and why it is blocked.
 func (e *BlockedAddressError) Error() string {
 	return fmt.Sprintf("address %s is %s", e.Addr, e.Reason)
 }
@@ -35,6 +36,7 @@ type blockedRange struct {
 var blockedRanges = func() []blockedRange {
 	entries := []struct{ cidr, reason string }{
 		{"169.254.169.254/32", "a cloud metadata address"},
+		{"168.63.129.16/32", "a cloud metadata address"},
 		{"fd00:ec2::254/128", "a cloud metadata address"},
 		{"0.0.0.0/8", "an unspecified address"},
 		{"10.0.0.0/8", "a private address"},
@@ -70,6 +72,11 @@ var blockedRanges = func() []blockedRange {
 
 // Prefixes of IPv6 forms that embed an IPv4 address.
 var (
+	// IPv4-compatible addresses (deprecated, ::a.b.c.d) and IPv4-translated
+	// addresses (::ffff:0:a.b.c.d, in ::ffff:0:0:0/96) reach the embedded address on hosts that
+	// route them.
+	compatPrefix     = netip.MustParsePrefix("::/96")
+	translatedPrefix = netip.MustParsePrefix("::ffff:0:0:0/96")
 	nat64Prefix      = netip.MustParsePrefix("64:ff9b::/96")
 	nat64LocalPrefix = netip.MustParsePrefix("64:ff9b:1::/48")
 	sixToFourPrefix  = netip.MustParsePrefix("2002::/16")
@@ -78,7 +85,8 @@ var (
 // CheckAddr returns a *BlockedAddressError when a is an address deliveries
 // must not reach: loopback, private, link-local, carrier-grade NAT,
 // multicast, unspecified, reserved or cloud metadata. IPv6 forms that embed
-// an IPv4 address (IPv4-mapped, NAT64 and 6to4) are judged by that address.
+// an IPv4 address (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64 and
+// 6to4) are judged by that address.
 // An IPv6 zone is ignored.
 func CheckAddr(a netip.Addr) error {
 	// netip.Prefix.Contains never matches an address with a zone.
@@ -88,7 +96,9 @@ func CheckAddr(a netip.Addr) error {
 	if a.Is6() {
 		b := a.As16()
 		switch {
-		case nat64Prefix.Contains(a), nat64LocalPrefix.Contains(a):
+		case compatPrefix.Contains(a) && a != netip.IPv6Unspecified() && a != netip.IPv6Loopback(),
+			translatedPrefix.Contains(a),
+			nat64Prefix.Contains(a), nat64LocalPrefix.Contains(a):
 			a = netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]})
 		case sixToFourPrefix.Contains(a):
 			a = netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]})

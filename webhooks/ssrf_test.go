@@ -250,3 +250,13 @@ func TestDeliverBlockedAtDialTime(t *testing.T) {
 	}
 	require.Empty(t, rcv.received(), "the guard let a request through")
 }
+
+func TestCheckAddrEmbeddedAndAzure(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"::127.0.0.1", "::ffff:0:127.0.0.1", "::ffff:0:a00:1", "168.63.129.16"} {
+		err := CheckAddr(netip.MustParseAddr(s))
+		var be *BlockedAddressError
+		require.True(t, errors.As(err, &be), "%s passed the guard", s)
+	}
+	require.NoError(t, CheckAddr(netip.MustParseAddr("::8.8.8.8")), "an embedded public address is allowed")
+}

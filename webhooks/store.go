@@ -86,11 +86,16 @@ func (d *Deliverer) record(ctx context.Context, dlv *models.WebhookDelivery, ep 
 		if out.status == models.DeliveryPending {
 			updates["next_attempt_at"] = now.Add(out.delay)
 		}
-		err := tx.Model(&models.WebhookDelivery{}).
+		res := tx.Model(&models.WebhookDelivery{}).
 			Where("id = ? AND status = ?", dlv.ID, models.DeliveryPending).
-			Updates(updates).Error
-		if err != nil {
-			return fmt.Errorf("update delivery: %w", err)
+			Updates(updates)
+		if res.Error != nil {
+			return fmt.Errorf("update delivery: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			// Another run of the task finished the delivery first; its
+			// outcome stands, and this attempt stays in the log only.
+			return nil
 		}
 		return updateHealth(tx, ep.ID, out, now)
 	})
