@@ -130,40 +130,28 @@ func (e *Engine) waitFor(ctx context.Context, at time.Time) error {
 // marked row in the same transaction, then dispatches the events. It
 // returns the number of rows marked.
 func (e *Engine) markBreaches(ctx context.Context, query string, args map[string]any) (int, error) {
-	now := args["now"].(time.Time)
-	var events []models.Event
-	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []breachRow
-		if err := tx.Raw(query, args).Scan(&rows).Error; err != nil {
-			return fmt.Errorf("mark SLA breaches: %w", err)
-		}
-		for _, r := range rows {
-			evt, err := appendBreach(tx, now, r)
-			if err != nil {
-				return err
-			}
-			events = append(events, evt)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	e.dispatcher.Dispatch(ctx, events...)
-	return len(events), nil
+	return markAndEmit(ctx, e, "breaches", query, args, appendBreach)
 }
 
 // markWarnings is markBreaches for markWarningSQL queries.
 func (e *Engine) markWarnings(ctx context.Context, query string, args map[string]any) (int, error) {
+	return markAndEmit(ctx, e, "warnings", query, args, appendWarning)
+}
+
+// markAndEmit runs query, which marks rows and returns them, and appends
+// the event for each row with appendEvent, all in one transaction; it then
+// dispatches the events.
+func markAndEmit[R any](ctx context.Context, e *Engine, what, query string, args map[string]any,
+	appendEvent func(*gorm.DB, time.Time, R) (models.Event, error)) (int, error) {
 	now := args["now"].(time.Time)
 	var events []models.Event
 	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rows []warningRow
+		var rows []R
 		if err := tx.Raw(query, args).Scan(&rows).Error; err != nil {
-			return fmt.Errorf("mark SLA warnings: %w", err)
+			return fmt.Errorf("mark SLA %s: %w", what, err)
 		}
 		for _, r := range rows {
-			evt, err := appendWarning(tx, now, r)
+			evt, err := appendEvent(tx, now, r)
 			if err != nil {
 				return err
 			}
