@@ -27,7 +27,6 @@ var messageSortKeys = map[string]string{"createdAt": "created_at"}
 // AddMessage appends a message to ticket ticketID, bumps the ticket's
 // updatedAt and emits message.created.
 func (s *Service) AddMessage(ctx context.Context, ticketID string, in NewMessage) (models.Message, error) {
-	now := s.now()
 	msg := models.Message{
 		ID:         models.NewID(models.PrefixMessage),
 		TicketID:   ticketID,
@@ -35,7 +34,6 @@ func (s *Service) AddMessage(ctx context.Context, ticketID string, in NewMessage
 		AuthorName: in.AuthorName,
 		Body:       in.Body,
 		Internal:   in.Internal,
-		CreatedAt:  now,
 	}
 
 	err := s.commitHooked(ctx, func(tx *gorm.DB) ([]models.Event, hookCall, error) {
@@ -43,6 +41,10 @@ func (s *Service) AddMessage(ctx context.Context, ticketID string, in NewMessage
 		if err := lockByID(tx, &t, "ticket", ticketID); err != nil {
 			return nil, nil, err
 		}
+		// The time is read after the ticket lock is held, so that a reply
+		// is never stamped before a change that committed ahead of it.
+		now := s.now()
+		msg.CreatedAt = now
 		if err := resolveAuthor(tx, &msg, in); err != nil {
 			return nil, nil, err
 		}

@@ -171,10 +171,6 @@ func (e *Engine) recompute(tx *gorm.DB, id string, now time.Time, cache schedule
 	if err != nil {
 		return outcome{}, fmt.Errorf("load ticket: %w", err)
 	}
-	policy, err := selectPolicy(tx, t.AccountID)
-	if err != nil {
-		return outcome{}, err
-	}
 	timeline, err := loadTimeline(tx, t)
 	if err != nil {
 		return outcome{}, err
@@ -193,6 +189,10 @@ func (e *Engine) recompute(tx *gorm.DB, id string, now time.Time, cache schedule
 	previous := map[models.Metric]*models.TicketSLA{}
 	for i := range existing {
 		previous[existing[i].Metric] = &existing[i]
+	}
+	policy, err := policyFor(tx, t, existing)
+	if err != nil {
+		return outcome{}, err
 	}
 
 	var out outcome
@@ -264,8 +264,11 @@ func (e *Engine) evaluateMetric(tx *gorm.DB, in metricInput, cache scheduleCache
 		// The resolution clock runs only while the ticket is open: pending
 		// pauses it, and resolved or closed stops it until a reopen.
 		segs = buildSegments(in.timeline, func(s models.Status) bool { return s == models.StatusOpen }, nil)
-		if last := in.timeline[len(in.timeline)-1]; last.Status == models.StatusResolved || last.Status == models.StatusClosed {
-			completed = &last.At
+		// The clock stopped at the first of the trailing resolved and closed
+		// entries: closing a resolved ticket does not move its resolution.
+		done := func(s models.Status) bool { return s == models.StatusResolved || s == models.StatusClosed }
+		for i := len(in.timeline) - 1; i >= 0 && done(in.timeline[i].Status); i-- {
+			completed = &in.timeline[i].At
 		}
 	}
 
@@ -275,6 +278,16 @@ func (e *Engine) evaluateMetric(tx *gorm.DB, in metricInput, cache scheduleCache
 	}
 	target := time.Duration(row.TargetMinutes) * time.Minute
 	ev, err := evaluate(segs, count, target, lead)
+	if errors.Is(err, ErrNoOpening) {
+		// The schedule has too few opening hours to ever reach the target.
+		// The ticket write goes on; the target keeps no due time, so it is
+		// never breached, and the log says why.
+		e.logger.Warn("SLA target unreachable on its schedule",
+			slog.String("ticket_id", in.ticket.ID),
+			slog.String("metric", string(in.metric)),
+			slog.String("policy_id", in.policy.ID))
+		ev, err = evaluation{}, nil
+	}
 	if err != nil {
 		return row, outcome{}, fmt.Errorf("compute %s due time of ticket %s: %w", in.metric, in.ticket.ID, err)
 	}
@@ -297,9 +310,24 @@ func (e *Engine) evaluateMetric(tx *gorm.DB, in metricInput, cache scheduleCache
 
 	var out outcome
 	late := ev.reached != nil && !ev.reached.After(in.now) && (completed == nil || completed.After(*ev.reached))
+	// The previous row was running with its due time passed: the target was
+	// missed before this change, whatever the new target says. Every status
+	// change recomputes the row, so the clock ran until now.
+	missed := in.previous != nil && in.previous.State == models.SLARunning && in.previous.BreachedAt == nil &&
+		in.previous.DueAt != nil && !in.previous.DueAt.After(in.now)
 	switch {
 	case row.BreachedAt != nil:
 		row.State = models.SLABreached
+	case missed:
+		row.State = models.SLABreached
+		row.BreachedAt = in.previous.DueAt
+		evt, err := appendBreach(tx, in.now, breachRow{
+			TicketID: row.TicketID, Metric: row.Metric, DueAt: *in.previous.DueAt, PolicyID: in.previous.PolicyID,
+		})
+		if err != nil {
+			return row, outcome{}, err
+		}
+		out.events = append(out.events, evt)
 	case late:
 		row.State = models.SLABreached
 		row.BreachedAt = row.DueAt
@@ -372,6 +400,23 @@ func selectPolicy(tx *gorm.DB, accountID string) (models.SLAPolicy, error) {
 	}
 	if err != nil {
 		return p, fmt.Errorf("select SLA policy: %w", err)
+	}
+	return p, nil
+}
+
+// policyFor returns the policy that judges ticket t. A resolved or closed
+// ticket keeps the policy its SLA rows were computed under, even if the
+// policy was deleted since, so that a later message or edit does not judge
+// finished work by today's rules. Any other ticket gets the policy that
+// applies now.
+func policyFor(tx *gorm.DB, t models.Ticket, existing []models.TicketSLA) (models.SLAPolicy, error) {
+	finished := t.Status == models.StatusResolved || t.Status == models.StatusClosed
+	if !finished || len(existing) == 0 {
+		return selectPolicy(tx, t.AccountID)
+	}
+	var p models.SLAPolicy
+	if err := tx.Take(&p, "id = ?", existing[0].PolicyID).Error; err != nil {
+		return p, fmt.Errorf("load ticket's SLA policy: %w", err)
 	}
 	return p, nil
 }

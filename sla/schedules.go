@@ -119,10 +119,14 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, patch SchedulePa
 		if err := tx.Save(&bh).Error; err != nil {
 			return outcome{}, fmt.Errorf("save business hours: %w", err)
 		}
+		// Only unfinished tickets are recomputed: finished ones keep the
+		// hours they were judged by.
 		var ids []string
-		err := tx.Model(&models.TicketSLA{}).Distinct("ticket_id").
-			Where("business_hours_id = ? AND achieved_at IS NULL", id).
-			Order("ticket_id").Pluck("ticket_id", &ids).Error
+		err := tx.Model(&models.TicketSLA{}).Distinct("ticket_sla.ticket_id").
+			Joins("JOIN tickets ON tickets.id = ticket_sla.ticket_id").
+			Where("ticket_sla.business_hours_id = ? AND tickets.status IN ?", id,
+				[]models.Status{models.StatusOpen, models.StatusPending}).
+			Order("ticket_sla.ticket_id").Pluck("ticket_sla.ticket_id", &ids).Error
 		if err != nil {
 			return outcome{}, fmt.Errorf("list tickets on business hours: %w", err)
 		}
