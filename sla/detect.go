@@ -81,9 +81,15 @@ func (e *Engine) CheckBreach(ctx context.Context, ticketID string, metric models
 		return false, err
 	}
 	now := e.now()
+	// SKIP LOCKED: a row locked by a ticket change is left to that change,
+	// which marks a passed due time itself, so the task never holds a
+	// worker waiting for a long recompute. NOTE: a change that locked the
+	// row just before the due time leaves the breach to the next sweep, up
+	// to one sweep interval late.
 	query := `WITH due AS (
 		SELECT ticket_id, metric FROM ticket_sla
 		WHERE ticket_id = @ticket AND metric = @metric AND due_at = @at
+		FOR UPDATE SKIP LOCKED
 	)` + markBreachSQL
 	n, err := e.markBreaches(ctx, query, map[string]any{"now": now, "ticket": ticketID, "metric": metric, "at": due.UTC()})
 	return n > 0, err
@@ -100,6 +106,7 @@ func (e *Engine) CheckWarning(ctx context.Context, ticketID string, metric model
 	query := `WITH due AS (
 		SELECT ticket_id, metric FROM ticket_sla
 		WHERE ticket_id = @ticket AND metric = @metric AND warn_at = @at
+		FOR UPDATE SKIP LOCKED
 	)` + markWarningSQL
 	n, err := e.markWarnings(ctx, query, map[string]any{"now": now, "ticket": ticketID, "metric": metric, "at": warnAt.UTC()})
 	return n > 0, err
