@@ -125,7 +125,7 @@ func shortValue(v any) any {
 
 // Register adds every operation to api.
 func Register(api huma.API, deps Deps) {
-	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger))
+	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger), authorize(api))
 	h := &handlers{deps: deps}
 	registerHealth(api, h)
 	registerTickets(api, h)
@@ -147,7 +147,7 @@ type handlers struct {
 func secured(op huma.Operation) huma.Operation {
 	op.Security = []map[string][]string{{securityScheme: {}}}
 	op.MaxBodyBytes = maxBodyBytes
-	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusUnprocessableEntity)
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity)
 	return op
 }
 

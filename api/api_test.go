@@ -83,7 +83,7 @@ func setup(t *testing.T) *server {
 	_, tapi := humatest.New(t, api.Config())
 	api.Register(tapi, deps)
 
-	key, secret, err := keys.Create(t.Context(), "test")
+	key, secret, err := keys.Create(t.Context(), apikeys.NewKey{Name: "test", Role: models.RoleAdmin})
 	require.NoError(t, err)
 	return &server{
 		api:    tapi,
@@ -267,7 +267,7 @@ func TestOperationsRequireAPIKey(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 
-	revoked, revokedSecret, err := s.deps.Keys.Create(t.Context(), "revoked")
+	revoked, revokedSecret, err := s.deps.Keys.Create(t.Context(), apikeys.NewKey{Name: "revoked", Role: models.RoleAdmin})
 	require.NoError(t, err)
 	res := s.db.Exec("UPDATE api_keys SET revoked_at = now() WHERE id = ?", revoked.ID)
 	require.NoError(t, res.Error)

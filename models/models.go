@@ -208,13 +208,34 @@ type WebhookAttempt struct {
 	RequestHeaders map[string]string `json:"requestHeaders" gorm:"serializer:json" doc:"Headers sent with the request."`
 }
 
+// Role is what an API key may do. Each role includes the rights of the
+// roles before it: viewer, agent, admin.
+type Role string
+
+// Roles of API keys.
+const (
+	RoleAdmin  Role = "admin"
+	RoleAgent  Role = "agent"
+	RoleViewer Role = "viewer"
+)
+
+// Roles lists every role, the most powerful first.
+var Roles = []Role{RoleAdmin, RoleAgent, RoleViewer}
+
+// Valid reports whether r is one of Roles.
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleAgent || r == RoleViewer
+}
+
 // APIKey authenticates an integration. Only a hash of the secret is stored.
 type APIKey struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
+	Role       Role       `json:"role" enum:"admin,agent,viewer" doc:"What the key may do: viewer reads, agent also works tickets, messages and accounts, admin also manages agents, API keys, SLA policies, business hours and webhooks."`
+	Prefix     string     `json:"prefix" doc:"Start of the key, to recognize it; the rest is never shown again."`
 	Hash       []byte     `json:"-"`
 	CreatedAt  time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
+	ExpiresAt  *time.Time `json:"expiresAt" doc:"When the key stops working; null means never."`
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`
 }

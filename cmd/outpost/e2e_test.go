@@ -26,6 +26,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/internal/testenv"
+	"github.com/outposthq/outpost/models"
 )
 
 // delivery is one request that the test receiver accepted.
@@ -397,11 +398,25 @@ func TestAPIKeyCommands(t *testing.T) {
 	require.Contains(t, out, "zapier")
 	require.NotContains(t, out, secret, "list must not print the key")
 
+	db := testenv.DB(t, "e2e_cli")
+	key, err := apikeys.New(db, nil).Authenticate(context.Background(), secret)
+	require.NoError(t, err)
+	require.Equal(t, models.RoleAdmin, key.Role, "a key created without --role")
+
+	out, err = cli("apikey", "create", "--name", "dashboard", "--role", "viewer")
+	require.NoError(t, err)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	key, err = apikeys.New(db, nil).Authenticate(context.Background(), lines[len(lines)-1])
+	require.NoError(t, err)
+	require.Equal(t, models.RoleViewer, key.Role)
+
+	_, err = cli("apikey", "create", "--name", "x", "--role", "owner")
+	require.ErrorContains(t, err, `invalid --role "owner"; use admin, agent or viewer`)
+
 	out, err = cli("apikey", "revoke", id)
 	require.NoError(t, err)
 	require.Contains(t, out, "Revoked API key "+id)
 
-	db := testenv.DB(t, "e2e_cli")
 	_, err = apikeys.New(db, nil).Authenticate(context.Background(), secret)
 	require.ErrorIs(t, err, apikeys.ErrInvalidKey)
 
