@@ -67,6 +67,10 @@ var operationRoles = map[string][]models.Role{
 	"list-webhook-deliveries":    adminRole,
 	"get-webhook-delivery":       adminRole,
 	"redeliver-webhook-delivery": adminRole,
+
+	"list-api-keys":  adminRole,
+	"create-api-key": adminRole,
+	"revoke-api-key": adminRole,
 }
 
 // authorize returns middleware that lets a request through only when the

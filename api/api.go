@@ -134,6 +134,7 @@ func Register(api huma.API, deps Deps) {
 	registerAgents(api, h)
 	registerWebhooks(api, h)
 	registerWebhookOperations(api, h)
+	registerAPIKeys(api, h)
 	if deps.SLA != nil {
 		registerSLA(api, h)
 	}

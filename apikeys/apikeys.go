@@ -17,6 +17,7 @@ import (
 
 	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/paging"
 )
 
 // ErrInvalidKey reports a key that is malformed, unknown, revoked or
@@ -158,6 +159,26 @@ func (k *Keys) List(ctx context.Context) ([]models.APIKey, error) {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
 	return keys, nil
+}
+
+// listSortKeys are the sort keys of ListPage.
+var listSortKeys = map[string]string{"createdAt": "created_at"}
+
+// ListPage returns one page of keys, newest first by default, revoked and
+// expired ones included.
+func (k *Keys) ListPage(ctx context.Context, p paging.Params) ([]models.APIKey, *string, error) {
+	q, err := paging.New(p, listSortKeys, "-createdAt")
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows []models.APIKey
+	if err := q.Apply(k.db.WithContext(ctx).Model(&models.APIKey{}), "api_keys").Find(&rows).Error; err != nil {
+		return nil, nil, fmt.Errorf("list API keys: %w", err)
+	}
+	page, next := paging.Page(q, rows, func(key models.APIKey) (time.Time, string) {
+		return key.CreatedAt, key.ID
+	})
+	return page, next, nil
 }
 
 // Revoke revokes key id, after which Authenticate rejects it. Revoking a
