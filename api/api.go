@@ -18,6 +18,7 @@ import (
 	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
@@ -40,7 +41,10 @@ type Deps struct {
 	// Deliveries redelivers, replays and sends test deliveries.
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
-	SLA        *sla.Engine
+	// Idempotency stores responses by Idempotency-Key; nil turns the
+	// header off.
+	Idempotency *idempotency.Store
+	SLA         *sla.Engine
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -126,6 +130,9 @@ func shortValue(v any) any {
 // Register adds every operation to api.
 func Register(api huma.API, deps Deps) {
 	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger), authorize(api))
+	if deps.Idempotency != nil {
+		api.UseMiddleware(withIdempotency(api, deps.Idempotency, deps.Logger))
+	}
 	h := &handlers{deps: deps}
 	registerHealth(api, h)
 	registerTickets(api, h)

@@ -27,6 +27,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/internal/testenv"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
@@ -72,13 +73,14 @@ func setup(t *testing.T) *server {
 	dispatcher := outbox.NewDispatcher(db, queue, logger, nil)
 	engine := sla.NewEngine(db, queue, dispatcher, logger, nil)
 	deps := api.Deps{
-		Helpdesk:   helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
-		SLA:        engine,
-		Endpoints:  webhooks.NewEndpoints(db, nil),
-		Deliveries: webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
-		Keys:       keys,
-		Ready:      func(context.Context) error { return nil },
-		Logger:     logger,
+		Helpdesk:    helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
+		SLA:         engine,
+		Endpoints:   webhooks.NewEndpoints(db, nil),
+		Deliveries:  webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
+		Keys:        keys,
+		Idempotency: idempotency.New(db, 0, nil),
+		Ready:       func(context.Context) error { return nil },
+		Logger:      logger,
 	}
 	_, tapi := humatest.New(t, api.Config())
 	api.Register(tapi, deps)

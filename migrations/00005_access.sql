@@ -6,6 +6,23 @@ ALTER TABLE api_keys ADD COLUMN role text NOT NULL DEFAULT 'admin'
 ALTER TABLE api_keys ALTER COLUMN role DROP DEFAULT;
 ALTER TABLE api_keys ADD COLUMN expires_at timestamptz;
 
+-- One row per Idempotency-Key of an API key. status is NULL while the first
+-- request runs; then the row stores its response for replays until
+-- expires_at.
+CREATE TABLE idempotency_keys (
+    api_key_id   text NOT NULL REFERENCES api_keys (id),
+    key          text NOT NULL,
+    request_hash bytea NOT NULL,
+    status       integer,
+    content_type text NOT NULL DEFAULT '',
+    body         bytea,
+    created_at   timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    PRIMARY KEY (api_key_id, key)
+);
+CREATE INDEX idempotency_keys_expires_at_idx ON idempotency_keys (expires_at);
+
 -- +goose Down
+DROP TABLE idempotency_keys;
 ALTER TABLE api_keys DROP COLUMN expires_at;
 ALTER TABLE api_keys DROP COLUMN role;

@@ -22,6 +22,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/migrations"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/scheduler"
@@ -191,13 +192,14 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	endpoints.AllowPrivateNetworks = a.cfg.Webhooks.AllowPrivateNetworks
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Deps{
-		Helpdesk:   helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
-		Endpoints:  endpoints,
-		Deliveries: a.deliverer(),
-		Keys:       apikeys.New(a.db, nil),
-		SLA:        engine,
-		Ready:      a.ready,
-		Logger:     a.logger,
+		Helpdesk:    helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
+		Endpoints:   endpoints,
+		Deliveries:  a.deliverer(),
+		Keys:        apikeys.New(a.db, nil),
+		Idempotency: idempotency.New(a.db, idempotency.DefaultTTL, nil),
+		SLA:         engine,
+		Ready:       a.ready,
+		Logger:      a.logger,
 	}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
 	return a.serveHTTP(ctx, ln, mux, "api")
