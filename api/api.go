@@ -41,6 +41,8 @@ type Deps struct {
 	// Deliveries redelivers, replays and sends test deliveries.
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
+	// RateLimit limits requests per API key; a nil Limiter turns it off.
+	RateLimit RateLimit
 	// Idempotency stores responses by Idempotency-Key; nil turns the
 	// header off.
 	Idempotency *idempotency.Store
@@ -129,7 +131,11 @@ func shortValue(v any) any {
 
 // Register adds every operation to api.
 func Register(api huma.API, deps Deps) {
-	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger), authorize(api))
+	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger))
+	if deps.RateLimit.Limiter != nil {
+		api.UseMiddleware(withRateLimit(api, deps.RateLimit, deps.Logger))
+	}
+	api.UseMiddleware(authorize(api))
 	if deps.Idempotency != nil {
 		api.UseMiddleware(withIdempotency(api, deps.Idempotency, deps.Logger))
 	}
@@ -155,7 +161,7 @@ type handlers struct {
 func secured(op huma.Operation) huma.Operation {
 	op.Security = []map[string][]string{{securityScheme: {}}}
 	op.MaxBodyBytes = maxBodyBytes
-	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity)
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests)
 	return op
 }
 

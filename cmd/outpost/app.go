@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -190,6 +191,14 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	engine := a.slaEngine()
 	endpoints := webhooks.NewEndpoints(a.db, nil)
 	endpoints.AllowPrivateNetworks = a.cfg.Webhooks.AllowPrivateNetworks
+	var rateLimit api.RateLimit
+	if a.cfg.RateLimitPerMinute > 0 {
+		rateLimit = api.RateLimit{
+			Limiter:   redis_rate.NewLimiter(a.rdb),
+			PerMinute: a.cfg.RateLimitPerMinute,
+			Burst:     a.cfg.RateLimitBurst,
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Deps{
 		Helpdesk:    helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
@@ -197,6 +206,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		Deliveries:  a.deliverer(),
 		Keys:        apikeys.New(a.db, nil),
 		Idempotency: idempotency.New(a.db, idempotency.DefaultTTL, nil),
+		RateLimit:   rateLimit,
 		SLA:         engine,
 		Ready:       a.ready,
 		Logger:      a.logger,
