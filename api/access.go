@@ -71,6 +71,8 @@ var operationRoles = map[string][]models.Role{
 	"list-api-keys":  adminRole,
 	"create-api-key": adminRole,
 	"revoke-api-key": adminRole,
+
+	"list-audit-log": adminRole,
 }
 
 // authorize returns middleware that lets a request through only when the

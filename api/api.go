@@ -17,6 +17,7 @@ import (
 
 	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
@@ -41,6 +42,9 @@ type Deps struct {
 	// Deliveries redelivers, replays and sends test deliveries.
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
+	// Audit records configuration changes and serves the audit log; nil
+	// turns both off.
+	Audit *audit.Log
 	// RateLimit limits requests per API key; a nil Limiter turns it off.
 	RateLimit RateLimit
 	// Idempotency stores responses by Idempotency-Key; nil turns the
@@ -136,6 +140,9 @@ func Register(api huma.API, deps Deps) {
 		api.UseMiddleware(withRateLimit(api, deps.RateLimit, deps.Logger))
 	}
 	api.UseMiddleware(authorize(api))
+	if deps.Audit != nil {
+		api.UseMiddleware(withAudit(api, deps.Audit, deps.Logger))
+	}
 	if deps.Idempotency != nil {
 		api.UseMiddleware(withIdempotency(api, deps.Idempotency, deps.Logger))
 	}
@@ -148,6 +155,9 @@ func Register(api huma.API, deps Deps) {
 	registerWebhooks(api, h)
 	registerWebhookOperations(api, h)
 	registerAPIKeys(api, h)
+	if deps.Audit != nil {
+		registerAudit(api, h)
+	}
 	if deps.SLA != nil {
 		registerSLA(api, h)
 	}

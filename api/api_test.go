@@ -25,6 +25,7 @@ import (
 
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
@@ -79,6 +80,7 @@ func setup(t *testing.T) *server {
 		Deliveries:  webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
 		Keys:        keys,
 		Idempotency: idempotency.New(db, 0, nil),
+		Audit:       audit.New(db, nil),
 		Ready:       func(context.Context) error { return nil },
 		Logger:      logger,
 	}

@@ -67,7 +67,7 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 			return
 		}
 
-		body, err := io.ReadAll(io.LimitReader(ctx.BodyReader(), op.MaxBodyBytes))
+		body, err := readBody(ctx)
 		if err != nil {
 			_ = huma.WriteErr(api, ctx, http.StatusBadRequest, "cannot read request body")
 			return
@@ -161,6 +161,18 @@ func validIdempotencyKey(key string) bool {
 // innerContext lets recordingContext embed a huma.Context, whose Context
 // method would clash with a field named Context.
 type innerContext huma.Context
+
+// readBody reads the request body up to the operation's MaxBodyBytes, so
+// that a middleware can hand it on with recordingContext. huma answers 413
+// for a body that reaches the limit. A request without a body has a nil
+// reader.
+func readBody(ctx huma.Context) ([]byte, error) {
+	reader := ctx.BodyReader()
+	if reader == nil {
+		return nil, nil
+	}
+	return io.ReadAll(io.LimitReader(reader, ctx.Operation().MaxBodyBytes))
+}
 
 // recordingContext gives the handler the buffered request body and keeps a
 // copy of the response's status, content type and body.

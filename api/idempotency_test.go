@@ -82,6 +82,7 @@ func TestIdempotencyFailureNotStored(t *testing.T) {
 	s := setup(t)
 	header := idempotencyHeader()
 
+	requireProblem(t, s.do(http.MethodPost, "/api/tickets", header), http.StatusBadRequest)
 	rec := s.do(http.MethodPost, "/api/tickets", header, map[string]any{"title": "x", "source": "api", "accountId": "acc_missing"})
 	require.GreaterOrEqual(t, rec.Code, 400, "body: %s", rec.Body)
 	account := s.createAccount(t, nil)

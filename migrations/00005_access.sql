@@ -22,7 +22,21 @@ CREATE TABLE idempotency_keys (
 );
 CREATE INDEX idempotency_keys_expires_at_idx ON idempotency_keys (expires_at);
 
+-- One row per change to agents, API keys, SLA policies, business hours or
+-- webhook endpoints made through the API.
+CREATE TABLE audit_log (
+    id            text PRIMARY KEY,
+    api_key_id    text NOT NULL REFERENCES api_keys (id),
+    action        text NOT NULL,
+    resource_type text NOT NULL,
+    resource_id   text NOT NULL,
+    fields        text[] NOT NULL DEFAULT '{}',
+    created_at    timestamptz NOT NULL
+);
+CREATE INDEX audit_log_created_at_id_idx ON audit_log (created_at, id);
+
 -- +goose Down
+DROP TABLE audit_log;
 DROP TABLE idempotency_keys;
 ALTER TABLE api_keys DROP COLUMN expires_at;
 ALTER TABLE api_keys DROP COLUMN role;

@@ -248,3 +248,18 @@ func (a *WebhookAttempt) BeforeCreate(*gorm.DB) error {
 	}
 	return nil
 }
+
+// AuditEntry records one change to the configuration: agents, API keys, SLA
+// policies, business hours or webhook endpoints.
+type AuditEntry struct {
+	ID           string         `json:"id" example:"aud_01jd5v8zq3f6n9w2k4m7r8t0yb"`
+	APIKeyID     string         `json:"apiKeyId" doc:"API key that made the change."`
+	Action       string         `json:"action" example:"update-sla-policy" doc:"Operation ID of the request."`
+	ResourceType string         `json:"resourceType" enum:"agent,api_key,sla_policy,business_hours,webhook_endpoint"`
+	ResourceID   string         `json:"resourceId"`
+	Fields       pq.StringArray `json:"fields" gorm:"type:text[]" doc:"Top-level fields of the request body, without their values, which may hold secrets."`
+	CreatedAt    time.Time      `json:"createdAt" gorm:"autoCreateTime:false"`
+}
+
+// TableName is the table of AuditEntry.
+func (AuditEntry) TableName() string { return "audit_log" }

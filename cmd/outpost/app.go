@@ -21,6 +21,7 @@ import (
 
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
@@ -207,6 +208,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		Keys:        apikeys.New(a.db, nil),
 		Idempotency: idempotency.New(a.db, idempotency.DefaultTTL, nil),
 		RateLimit:   rateLimit,
+		Audit:       audit.New(a.db, nil),
 		SLA:         engine,
 		Ready:       a.ready,
 		Logger:      a.logger,
