@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -102,6 +103,13 @@ type outpostProcess struct {
 // when the test ends, failing the test if it does not stop cleanly.
 func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 	t.Helper()
+	return startDevLogging(t, dbName, redisURL, testenv.Logger(t), io.Discard)
+}
+
+// startDevLogging is startDev with the roles logging to logger and the CLI
+// writing its log to cliLog.
+func startDevLogging(t *testing.T, dbName, redisURL string, logger *slog.Logger, cliLog io.Writer) *outpostProcess {
+	t.Helper()
 	env := map[string]string{
 		"OUTPOST_DATABASE_URL":           testenv.DatabaseURL(t, dbName),
 		"OUTPOST_REDIS_URL":              redisURL,
@@ -122,7 +130,7 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runRoles(ctx, cfg, testenv.Logger(t), "dev", ln) }()
+	go func() { done <- runRoles(ctx, cfg, logger, "dev", ln) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -146,6 +154,7 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 	var stdout, stderr bytes.Buffer
 	err = run(context.Background(), []string{"apikey", "create", "--name", "e2e"}, getenv, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
+	_, _ = cliLog.Write(stderr.Bytes())
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	p.key = lines[len(lines)-1]
 	require.True(t, strings.HasPrefix(p.key, "opk_"), "last stdout line is not a key: %q", p.key)
