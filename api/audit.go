@@ -43,8 +43,8 @@ var auditedOperations = map[string]string{
 // names of the fields sent. It runs after authorize.
 //
 // NOTE: the entry is written after the change commits, in its own
-// statement, so a crash or a database error between the two loses the
-// entry; the failure is logged.
+// statement. A crash or a database error between the two loses the entry,
+// and only the database error is logged.
 func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()

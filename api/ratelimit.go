@@ -33,7 +33,7 @@ const rateLimitTimeout = 200 * time.Millisecond
 // withRateLimit returns middleware that counts each authenticated request
 // against its API key's limit with the GCRA of redis_rate. It sets the
 // RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers, and
-// answers 429 with Retry-After when the key is over its limit. It runs
+// returns 429 with Retry-After when the key is over its limit. It runs
 // after authenticate.
 func withRateLimit(api huma.API, limit RateLimit, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
 	rate := redis_rate.Limit{Rate: limit.PerMinute, Burst: limit.Burst, Period: time.Minute}
