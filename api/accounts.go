@@ -44,7 +44,7 @@ type ListAccountsInput struct {
 }
 
 func registerAccounts(api huma.API, h *handlers) {
-	huma.Register(api, secured(huma.Operation{
+	huma.Register(api, idempotent(secured(huma.Operation{
 		OperationID:   "create-account",
 		Method:        http.MethodPost,
 		Path:          "/api/accounts",
@@ -53,7 +53,7 @@ func registerAccounts(api huma.API, h *handlers) {
 		Tags:          []string{"Accounts"},
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusConflict},
-	}), h.createAccount)
+	})), h.createAccount)
 
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "list-accounts",

@@ -17,7 +17,9 @@ import (
 
 	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
@@ -40,7 +42,15 @@ type Deps struct {
 	// Deliveries redelivers, replays and sends test deliveries.
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
-	SLA        *sla.Engine
+	// Audit records configuration changes and serves the audit log; nil
+	// turns both off.
+	Audit *audit.Log
+	// RateLimit limits requests per API key; a nil Limiter turns it off.
+	RateLimit RateLimit
+	// Idempotency stores responses by Idempotency-Key; nil turns the
+	// header off.
+	Idempotency *idempotency.Store
+	SLA         *sla.Engine
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -126,6 +136,16 @@ func shortValue(v any) any {
 // Register adds every operation to api.
 func Register(api huma.API, deps Deps) {
 	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger))
+	if deps.RateLimit.Limiter != nil {
+		api.UseMiddleware(withRateLimit(api, deps.RateLimit, deps.Logger))
+	}
+	api.UseMiddleware(authorize(api))
+	if deps.Audit != nil {
+		api.UseMiddleware(withAudit(api, deps.Audit, deps.Logger))
+	}
+	if deps.Idempotency != nil {
+		api.UseMiddleware(withIdempotency(api, deps.Idempotency, deps.Logger))
+	}
 	h := &handlers{deps: deps}
 	registerHealth(api, h)
 	registerTickets(api, h)
@@ -134,6 +154,10 @@ func Register(api huma.API, deps Deps) {
 	registerAgents(api, h)
 	registerWebhooks(api, h)
 	registerWebhookOperations(api, h)
+	registerAPIKeys(api, h)
+	if deps.Audit != nil {
+		registerAudit(api, h)
+	}
 	if deps.SLA != nil {
 		registerSLA(api, h)
 	}
@@ -147,7 +171,7 @@ type handlers struct {
 func secured(op huma.Operation) huma.Operation {
 	op.Security = []map[string][]string{{securityScheme: {}}}
 	op.MaxBodyBytes = maxBodyBytes
-	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusUnprocessableEntity)
+	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests)
 	return op
 }
 

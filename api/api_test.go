@@ -25,8 +25,10 @@ import (
 
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/internal/testenv"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
@@ -72,18 +74,20 @@ func setup(t *testing.T) *server {
 	dispatcher := outbox.NewDispatcher(db, queue, logger, nil)
 	engine := sla.NewEngine(db, queue, dispatcher, logger, nil)
 	deps := api.Deps{
-		Helpdesk:   helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
-		SLA:        engine,
-		Endpoints:  webhooks.NewEndpoints(db, nil),
-		Deliveries: webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
-		Keys:       keys,
-		Ready:      func(context.Context) error { return nil },
-		Logger:     logger,
+		Helpdesk:    helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
+		SLA:         engine,
+		Endpoints:   webhooks.NewEndpoints(db, nil),
+		Deliveries:  webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
+		Keys:        keys,
+		Idempotency: idempotency.New(db, 0, nil),
+		Audit:       audit.New(db, nil),
+		Ready:       func(context.Context) error { return nil },
+		Logger:      logger,
 	}
 	_, tapi := humatest.New(t, api.Config())
 	api.Register(tapi, deps)
 
-	key, secret, err := keys.Create(t.Context(), "test")
+	key, secret, err := keys.Create(t.Context(), apikeys.NewKey{Name: "test", Role: models.RoleAdmin})
 	require.NoError(t, err)
 	return &server{
 		api:    tapi,
@@ -267,7 +271,7 @@ func TestOperationsRequireAPIKey(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 
-	revoked, revokedSecret, err := s.deps.Keys.Create(t.Context(), "revoked")
+	revoked, revokedSecret, err := s.deps.Keys.Create(t.Context(), apikeys.NewKey{Name: "revoked", Role: models.RoleAdmin})
 	require.NoError(t, err)
 	res := s.db.Exec("UPDATE api_keys SET revoked_at = now() WHERE id = ?", revoked.ID)
 	require.NoError(t, res.Error)

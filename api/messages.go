@@ -31,7 +31,7 @@ type ListMessagesInput struct {
 }
 
 func registerMessages(api huma.API, h *handlers) {
-	huma.Register(api, secured(huma.Operation{
+	huma.Register(api, idempotent(secured(huma.Operation{
 		OperationID:   "create-message",
 		Method:        http.MethodPost,
 		Path:          "/api/tickets/{id}/messages",
@@ -40,7 +40,7 @@ func registerMessages(api huma.API, h *handlers) {
 		Tags:          []string{"Messages"},
 		DefaultStatus: http.StatusCreated,
 		Errors:        []int{http.StatusNotFound},
-	}), h.createMessage)
+	})), h.createMessage)
 
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "list-messages",

@@ -49,7 +49,7 @@ func authenticate(api huma.API, keys *apikeys.Keys, logger *slog.Logger) func(hu
 		}
 		key, err := keys.Authenticate(ctx.Context(), strings.TrimSpace(token))
 		if errors.Is(err, apikeys.ErrInvalidKey) {
-			reject("invalid API key; check that the key is complete and has not been revoked")
+			reject("invalid API key; check that the key is complete and has not been revoked or expired")
 			return
 		}
 		if err != nil {

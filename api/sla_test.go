@@ -49,7 +49,7 @@ func startSLAServer(t *testing.T) *slaServer {
 	dispatcher := outbox.NewDispatcher(db, queue, logger, nil)
 	engine := sla.NewEngine(db, queue, dispatcher, logger, nil)
 	keys := apikeys.New(db, nil)
-	_, secret, err := keys.Create(context.Background(), "sla-test")
+	_, secret, err := keys.Create(context.Background(), apikeys.NewKey{Name: "sla-test", Role: models.RoleAdmin})
 	require.NoError(t, err)
 	srv := httptest.NewServer(api.NewHandler(api.Deps{
 		Helpdesk: helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),

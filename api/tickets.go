@@ -82,7 +82,7 @@ type IDInput struct {
 }
 
 func registerTickets(api huma.API, h *handlers) {
-	huma.Register(api, secured(huma.Operation{
+	huma.Register(api, idempotent(secured(huma.Operation{
 		OperationID:   "create-ticket",
 		Method:        http.MethodPost,
 		Path:          "/api/tickets",
@@ -90,7 +90,7 @@ func registerTickets(api huma.API, h *handlers) {
 		Description:   "Creates an open ticket and emits ticket.created.",
 		Tags:          []string{"Tickets"},
 		DefaultStatus: http.StatusCreated,
-	}), h.createTicket)
+	})), h.createTicket)
 
 	huma.Register(api, secured(huma.Operation{
 		OperationID: "list-tickets",

@@ -17,9 +17,11 @@ import (
 
 	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/paging"
 )
 
-// ErrInvalidKey reports a key that is malformed, unknown or revoked.
+// ErrInvalidKey reports a key that is malformed, unknown, revoked or
+// expired.
 var ErrInvalidKey = errors.New("invalid API key")
 
 const (
@@ -49,12 +51,33 @@ func New(db *gorm.DB, nowFunc func() time.Time) *Keys {
 	return &Keys{db: db, nowFunc: nowFunc}
 }
 
-// Create stores a new key named name and returns its record and the secret
-// key, which is not stored and cannot be shown again.
-func (k *Keys) Create(ctx context.Context, name string) (models.APIKey, string, error) {
-	name = strings.TrimSpace(name)
+// NewKey describes a key to create.
+type NewKey struct {
+	Name string
+	Role models.Role
+	// ExpiresAt, when set, is when the key stops authenticating. It must
+	// be in the future.
+	ExpiresAt *time.Time
+}
+
+// Create stores a new key and returns its record and the secret key, which
+// is not stored and cannot be shown again.
+func (k *Keys) Create(ctx context.Context, spec NewKey) (models.APIKey, string, error) {
+	name := strings.TrimSpace(spec.Name)
 	if name == "" {
-		return models.APIKey{}, "", fmt.Errorf("API key name is empty; name the integration that will use it")
+		return models.APIKey{}, "", outpost.Invalid("body.name", spec.Name, "API key name is empty; name the integration that will use it")
+	}
+	if !spec.Role.Valid() {
+		return models.APIKey{}, "", outpost.Invalid("body.role", spec.Role, "invalid role %q; use admin, agent or viewer", spec.Role)
+	}
+	now := k.nowFunc().UTC().Truncate(time.Microsecond)
+	var expiresAt *time.Time
+	if spec.ExpiresAt != nil {
+		t := spec.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !t.After(now) {
+			return models.APIKey{}, "", outpost.Invalid("body.expiresAt", t, "expiry time is not in the future")
+		}
+		expiresAt = &t
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
@@ -64,9 +87,11 @@ func (k *Keys) Create(ctx context.Context, name string) (models.APIKey, string, 
 	key := models.APIKey{
 		ID:        models.NewID(models.PrefixAPIKey),
 		Name:      name,
+		Role:      spec.Role,
 		Prefix:    secret[:lookupLength],
 		Hash:      sum[:],
-		CreatedAt: k.nowFunc().UTC().Truncate(time.Microsecond),
+		CreatedAt: now,
+		ExpiresAt: expiresAt,
 	}
 	if err := k.db.WithContext(ctx).Create(&key).Error; err != nil {
 		return models.APIKey{}, "", fmt.Errorf("insert API key: %w", err)
@@ -76,7 +101,9 @@ func (k *Keys) Create(ctx context.Context, name string) (models.APIKey, string, 
 
 // Authenticate returns the active key whose secret is token. It compares the
 // hashes in constant time and returns ErrInvalidKey for any key it does not
-// accept.
+// accept, including revoked keys and keys whose expiry time has come. Every
+// call reads the row, so a revocation or expiry takes effect on the next
+// request.
 func (k *Keys) Authenticate(ctx context.Context, token string) (models.APIKey, error) {
 	if !wellFormed(token) {
 		return models.APIKey{}, ErrInvalidKey
@@ -95,8 +122,11 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (models.APIKey, e
 	if subtle.ConstantTimeCompare(sum[:], key.Hash) != 1 || key.RevokedAt != nil {
 		return models.APIKey{}, ErrInvalidKey
 	}
-
 	now := k.nowFunc().UTC().Truncate(time.Microsecond)
+	if key.ExpiresAt != nil && !now.Before(*key.ExpiresAt) {
+		return models.APIKey{}, ErrInvalidKey
+	}
+
 	if key.LastUsedAt == nil || now.Sub(*key.LastUsedAt) >= lastUsedResolution {
 		err := db.Model(&models.APIKey{}).Where("id = ?", key.ID).Update("last_used_at", now).Error
 		if err != nil {
@@ -129,6 +159,26 @@ func (k *Keys) List(ctx context.Context) ([]models.APIKey, error) {
 		return nil, fmt.Errorf("list API keys: %w", err)
 	}
 	return keys, nil
+}
+
+// listSortKeys are the sort keys of ListPage.
+var listSortKeys = map[string]string{"createdAt": "created_at"}
+
+// ListPage returns one page of keys, newest first by default, revoked and
+// expired ones included.
+func (k *Keys) ListPage(ctx context.Context, p paging.Params) ([]models.APIKey, *string, error) {
+	q, err := paging.New(p, listSortKeys, "-createdAt")
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows []models.APIKey
+	if err := q.Apply(k.db.WithContext(ctx).Model(&models.APIKey{}), "api_keys").Find(&rows).Error; err != nil {
+		return nil, nil, fmt.Errorf("list API keys: %w", err)
+	}
+	page, next := paging.Page(q, rows, func(key models.APIKey) (time.Time, string) {
+		return key.CreatedAt, key.ID
+	})
+	return page, next, nil
 }
 
 // Revoke revokes key id, after which Authenticate rejects it. Revoking a

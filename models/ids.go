@@ -24,6 +24,7 @@ const (
 	PrefixAPIKey   = "key"
 	PrefixPolicy   = "slp"
 	PrefixSchedule = "bhr"
+	PrefixAudit    = "aud"
 )
 
 // NewID returns a new TypeID with prefix. It panics only if prefix is not a

@@ -208,13 +208,34 @@ type WebhookAttempt struct {
 	RequestHeaders map[string]string `json:"requestHeaders" gorm:"serializer:json" doc:"Headers sent with the request."`
 }
 
+// Role is what an API key may do. Each role includes the rights of the
+// roles before it: viewer, agent, admin.
+type Role string
+
+// Roles of API keys.
+const (
+	RoleAdmin  Role = "admin"
+	RoleAgent  Role = "agent"
+	RoleViewer Role = "viewer"
+)
+
+// Roles lists every role, the most powerful first.
+var Roles = []Role{RoleAdmin, RoleAgent, RoleViewer}
+
+// Valid reports whether r is one of Roles.
+func (r Role) Valid() bool {
+	return r == RoleAdmin || r == RoleAgent || r == RoleViewer
+}
+
 // APIKey authenticates an integration. Only a hash of the secret is stored.
 type APIKey struct {
 	ID         string     `json:"id"`
 	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
+	Role       Role       `json:"role" enum:"admin,agent,viewer" doc:"What the key may do: viewer reads, agent also works tickets, messages and accounts, admin also manages agents, API keys, SLA policies, business hours and webhooks."`
+	Prefix     string     `json:"prefix" doc:"Start of the key, to recognize it; the rest is never shown again."`
 	Hash       []byte     `json:"-"`
 	CreatedAt  time.Time  `json:"createdAt" gorm:"autoCreateTime:false"`
+	ExpiresAt  *time.Time `json:"expiresAt" doc:"When the key stops working; null means never."`
 	LastUsedAt *time.Time `json:"lastUsedAt"`
 	RevokedAt  *time.Time `json:"revokedAt"`
 }
@@ -227,3 +248,18 @@ func (a *WebhookAttempt) BeforeCreate(*gorm.DB) error {
 	}
 	return nil
 }
+
+// AuditEntry records one change to the configuration: agents, API keys, SLA
+// policies, business hours or webhook endpoints.
+type AuditEntry struct {
+	ID           string         `json:"id" example:"aud_01jd5v8zq3f6n9w2k4m7r8t0yb"`
+	APIKeyID     string         `json:"apiKeyId" doc:"API key that made the change."`
+	Action       string         `json:"action" example:"update-sla-policy" doc:"Operation ID of the request."`
+	ResourceType string         `json:"resourceType" enum:"agent,api_key,sla_policy,business_hours,webhook_endpoint"`
+	ResourceID   string         `json:"resourceId"`
+	Fields       pq.StringArray `json:"fields" gorm:"type:text[]" doc:"Top-level fields of the request body, without their values, which may hold secrets."`
+	CreatedAt    time.Time      `json:"createdAt" gorm:"autoCreateTime:false"`
+}
+
+// TableName is the table of AuditEntry.
+func (AuditEntry) TableName() string { return "audit_log" }

@@ -13,6 +13,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/migrations"
+	"github.com/outposthq/outpost/models"
 )
 
 // runMigrate runs "migrate up|down|status".
@@ -50,10 +51,10 @@ func runMigrate(ctx context.Context, cfg Config, logger *slog.Logger, args []str
 	}
 }
 
-// runAPIKey runs "apikey create --name NAME", "apikey list" and "apikey
+// runAPIKey runs "apikey create --name NAME [--role ROLE]", "apikey list" and "apikey
 // revoke KEY_ID". A new key is the last line of stdout and is never logged.
 func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
-	const usage = "usage: outpost apikey create --name NAME | apikey list | apikey revoke KEY_ID"
+	const usage = "usage: outpost apikey create --name NAME [--role admin|agent|viewer] | apikey list | apikey revoke KEY_ID"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -73,10 +74,10 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 			return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
 		}
 		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "ID\tPREFIX\tNAME\tCREATED\tLAST USED\tREVOKED")
+		fmt.Fprintln(w, "ID\tPREFIX\tNAME\tROLE\tCREATED\tEXPIRES\tLAST USED\tREVOKED")
 		for _, k := range list {
-			fmt.Fprintf(w, "%s\t%s…\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name,
-				k.CreatedAt.Format(time.RFC3339), formatTime(k.LastUsedAt), formatTime(k.RevokedAt))
+			fmt.Fprintf(w, "%s\t%s…\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Name, k.Role,
+				k.CreatedAt.Format(time.RFC3339), formatTime(k.ExpiresAt), formatTime(k.LastUsedAt), formatTime(k.RevokedAt))
 		}
 		return w.Flush()
 	case "revoke":
@@ -99,18 +100,22 @@ func createAPIKey(ctx context.Context, keys *apikeys.Keys, logger *slog.Logger, 
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "name of the integration that will use the key (required)")
+	role := fs.String("role", string(models.RoleAdmin), "what the key may do: admin, agent or viewer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *name == "" {
 		return fmt.Errorf("apikey create: --name is required, for example --name zapier")
 	}
-	key, secret, err := keys.Create(ctx, *name)
+	if !models.Role(*role).Valid() {
+		return fmt.Errorf("apikey create: invalid --role %q; use admin, agent or viewer", *role)
+	}
+	key, secret, err := keys.Create(ctx, apikeys.NewKey{Name: *name, Role: models.Role(*role)})
 	if err != nil {
 		return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
 	}
-	logger.Info("API key created", slog.String("key_id", key.ID), slog.String("name", key.Name))
-	fmt.Fprintf(stdout, "Created API key %s (%s). Store it now; it is not shown again:\n%s\n", key.ID, key.Name, secret)
+	logger.Info("API key created", slog.String("key_id", key.ID), slog.String("name", key.Name), slog.String("role", string(key.Role)))
+	fmt.Fprintf(stdout, "Created API key %s (%s, role %s). Store it now; it is not shown again:\n%s\n", key.ID, key.Name, key.Role, secret)
 	return nil
 }
 

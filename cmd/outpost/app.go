@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -20,8 +21,10 @@ import (
 
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/migrations"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/scheduler"
@@ -189,15 +192,26 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 	engine := a.slaEngine()
 	endpoints := webhooks.NewEndpoints(a.db, nil)
 	endpoints.AllowPrivateNetworks = a.cfg.Webhooks.AllowPrivateNetworks
+	var rateLimit api.RateLimit
+	if a.cfg.RateLimitPerMinute > 0 {
+		rateLimit = api.RateLimit{
+			Limiter:   redis_rate.NewLimiter(a.rdb),
+			PerMinute: a.cfg.RateLimitPerMinute,
+			Burst:     a.cfg.RateLimitBurst,
+		}
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(api.Deps{
-		Helpdesk:   helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
-		Endpoints:  endpoints,
-		Deliveries: a.deliverer(),
-		Keys:       apikeys.New(a.db, nil),
-		SLA:        engine,
-		Ready:      a.ready,
-		Logger:     a.logger,
+		Helpdesk:    helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
+		Endpoints:   endpoints,
+		Deliveries:  a.deliverer(),
+		Keys:        apikeys.New(a.db, nil),
+		Idempotency: idempotency.New(a.db, idempotency.DefaultTTL, nil),
+		RateLimit:   rateLimit,
+		Audit:       audit.New(a.db, nil),
+		SLA:         engine,
+		Ready:       a.ready,
+		Logger:      a.logger,
 	}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
 	return a.serveHTTP(ctx, ln, mux, "api")

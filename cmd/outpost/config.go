@@ -34,6 +34,12 @@ type Config struct {
 	Webhooks          webhooks.Config // OUTPOST_WEBHOOK_*
 	ReconcileInterval time.Duration   // OUTPOST_WEBHOOK_RECONCILE_INTERVAL
 
+	// RateLimitPerMinute is the sustained request rate of one API key; 0
+	// turns rate limiting off. RateLimitBurst is how many requests a key may
+	// send at once.
+	RateLimitPerMinute int // OUTPOST_RATE_LIMIT_PER_MINUTE
+	RateLimitBurst     int // OUTPOST_RATE_LIMIT_BURST
+
 	// MetricsAddr is where the worker and the scheduler serve /metrics;
 	// empty turns that server off. The API always serves /metrics on its
 	// own address.
@@ -73,8 +79,10 @@ func loadConfig(getenv func(string) string) (Config, error) {
 			DisableAfter:           p.duration("OUTPOST_WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),
 			AllowPrivateNetworks:   p.boolean("OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS", false),
 		},
-		ReconcileInterval: p.duration("OUTPOST_WEBHOOK_RECONCILE_INTERVAL", time.Minute),
-		MetricsAddr:       p.str("OUTPOST_METRICS_ADDR", ""),
+		ReconcileInterval:  p.duration("OUTPOST_WEBHOOK_RECONCILE_INTERVAL", time.Minute),
+		MetricsAddr:        p.str("OUTPOST_METRICS_ADDR", ""),
+		RateLimitPerMinute: p.integer("OUTPOST_RATE_LIMIT_PER_MINUTE", 600),
+		RateLimitBurst:     p.integer("OUTPOST_RATE_LIMIT_BURST", 100),
 	}
 	if p.err != nil {
 		return cfg, p.err
@@ -121,6 +129,12 @@ func (c Config) validate() error {
 	if c.Webhooks.DisableAfter < time.Minute {
 		return fmt.Errorf("OUTPOST_WEBHOOK_DISABLE_AFTER must be at least 1m, got %s", c.Webhooks.DisableAfter)
 	}
+	if c.RateLimitPerMinute < 0 {
+		return fmt.Errorf("OUTPOST_RATE_LIMIT_PER_MINUTE must be 0 (off) or more, got %d", c.RateLimitPerMinute)
+	}
+	if c.RateLimitPerMinute > 0 && c.RateLimitBurst < 1 {
+		return fmt.Errorf("OUTPOST_RATE_LIMIT_BURST must be at least 1, got %d", c.RateLimitBurst)
+	}
 	if err := c.Webhooks.Validate(); err != nil {
 		return fmt.Errorf("invalid OUTPOST_WEBHOOK_* settings: %w", err)
 	}
@@ -150,6 +164,8 @@ func (c Config) logAttrs() []any {
 		slog.Bool("webhook_allow_private_networks", c.Webhooks.AllowPrivateNetworks),
 		slog.String("webhook_reconcile_interval", c.ReconcileInterval.String()),
 		slog.String("metrics_addr", c.MetricsAddr),
+		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),
+		slog.Int("rate_limit_burst", c.RateLimitBurst),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,6 +27,7 @@ import (
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/internal/testenv"
+	"github.com/outposthq/outpost/models"
 )
 
 // delivery is one request that the test receiver accepted.
@@ -101,6 +103,13 @@ type outpostProcess struct {
 // when the test ends, failing the test if it does not stop cleanly.
 func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 	t.Helper()
+	return startDevLogging(t, dbName, redisURL, testenv.Logger(t), io.Discard)
+}
+
+// startDevLogging is startDev with the roles logging to logger and the CLI
+// writing its log to cliLog.
+func startDevLogging(t *testing.T, dbName, redisURL string, logger *slog.Logger, cliLog io.Writer) *outpostProcess {
+	t.Helper()
 	env := map[string]string{
 		"OUTPOST_DATABASE_URL":           testenv.DatabaseURL(t, dbName),
 		"OUTPOST_REDIS_URL":              redisURL,
@@ -121,7 +130,7 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runRoles(ctx, cfg, testenv.Logger(t), "dev", ln) }()
+	go func() { done <- runRoles(ctx, cfg, logger, "dev", ln) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -145,6 +154,7 @@ func startDev(t *testing.T, dbName, redisURL string) *outpostProcess {
 	var stdout, stderr bytes.Buffer
 	err = run(context.Background(), []string{"apikey", "create", "--name", "e2e"}, getenv, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
+	_, _ = cliLog.Write(stderr.Bytes())
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	p.key = lines[len(lines)-1]
 	require.True(t, strings.HasPrefix(p.key, "opk_"), "last stdout line is not a key: %q", p.key)
@@ -397,11 +407,25 @@ func TestAPIKeyCommands(t *testing.T) {
 	require.Contains(t, out, "zapier")
 	require.NotContains(t, out, secret, "list must not print the key")
 
+	db := testenv.DB(t, "e2e_cli")
+	key, err := apikeys.New(db, nil).Authenticate(context.Background(), secret)
+	require.NoError(t, err)
+	require.Equal(t, models.RoleAdmin, key.Role, "a key created without --role")
+
+	out, err = cli("apikey", "create", "--name", "dashboard", "--role", "viewer")
+	require.NoError(t, err)
+	lines = strings.Split(strings.TrimSpace(out), "\n")
+	key, err = apikeys.New(db, nil).Authenticate(context.Background(), lines[len(lines)-1])
+	require.NoError(t, err)
+	require.Equal(t, models.RoleViewer, key.Role)
+
+	_, err = cli("apikey", "create", "--name", "x", "--role", "owner")
+	require.ErrorContains(t, err, `invalid --role "owner"; use admin, agent or viewer`)
+
 	out, err = cli("apikey", "revoke", id)
 	require.NoError(t, err)
 	require.Contains(t, out, "Revoked API key "+id)
 
-	db := testenv.DB(t, "e2e_cli")
 	_, err = apikeys.New(db, nil).Authenticate(context.Background(), secret)
 	require.ErrorIs(t, err, apikeys.ErrInvalidKey)
 

@@ -1,0 +1,135 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/outposthq/outpost/audit"
+	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/paging"
+)
+
+// auditedOperations are the operations that change the configuration,
+// mapped to the type of resource they change. withAudit records each of
+// their successful requests.
+var auditedOperations = map[string]string{
+	"create-agent": "agent",
+	"update-agent": "agent",
+
+	"create-api-key": "api_key",
+	"revoke-api-key": "api_key",
+
+	"create-sla-policy": "sla_policy",
+	"update-sla-policy": "sla_policy",
+	"delete-sla-policy": "sla_policy",
+
+	"create-business-hours": "business_hours",
+	"update-business-hours": "business_hours",
+	"delete-business-hours": "business_hours",
+
+	"create-webhook":        "webhook_endpoint",
+	"update-webhook":        "webhook_endpoint",
+	"delete-webhook":        "webhook_endpoint",
+	"rotate-webhook-secret": "webhook_endpoint",
+}
+
+// withAudit returns middleware that records a successful request to an
+// operation in auditedOperations, with the API key, the resource ID and the
+// names of the fields sent. It runs after authorize.
+//
+// NOTE: the entry is written after the change commits, in its own
+// statement. A crash or a database error between the two loses the entry,
+// and only the database error is logged.
+func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
+	return func(ctx huma.Context, next func(huma.Context)) {
+		op := ctx.Operation()
+		resourceType, ok := auditedOperations[op.OperationID]
+		if !ok {
+			next(ctx)
+			return
+		}
+		apiKey, _ := ctx.Context().Value(apiKeyContextKey{}).(models.APIKey)
+		body, err := readBody(ctx)
+		if err != nil {
+			_ = huma.WriteErr(api, ctx, http.StatusBadRequest, "cannot read request body")
+			return
+		}
+		rec := &recordingContext{innerContext: ctx, body: body}
+		next(rec)
+		if rec.status < 200 || rec.status >= 300 {
+			return
+		}
+
+		entry := models.AuditEntry{
+			APIKeyID:     apiKey.ID,
+			Action:       op.OperationID,
+			ResourceType: resourceType,
+			ResourceID:   ctx.Param("id"),
+			Fields:       fieldNames(body),
+		}
+		if entry.ResourceID == "" {
+			entry.ResourceID = responseID(rec.out.Bytes())
+		}
+		if _, err := log.Record(context.WithoutCancel(ctx.Context()), entry); err != nil {
+			logger.ErrorContext(ctx.Context(), "record audit entry",
+				slog.String("request_id", requestID(ctx.Context())),
+				slog.String("api_key_id", apiKey.ID),
+				slog.String("action", op.OperationID),
+				slog.String("err", err.Error()))
+		}
+	}
+}
+
+// fieldNames returns the sorted top-level keys of a JSON object body, or
+// none when the body is empty or not an object.
+func fieldNames(body []byte) []string {
+	var object map[string]json.RawMessage
+	if json.Unmarshal(body, &object) != nil {
+		return []string{}
+	}
+	names := make([]string, 0, len(object))
+	for name := range object {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// responseID returns the id member of a JSON response body.
+func responseID(body []byte) string {
+	var v struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.ID
+}
+
+func registerAudit(api huma.API, h *handlers) {
+	huma.Register(api, secured(huma.Operation{
+		OperationID: "list-audit-log",
+		Method:      http.MethodGet,
+		Path:        "/api/audit-log",
+		Summary:     "List the audit log",
+		Description: "Changes to agents, API keys, SLA policies, business hours and webhook endpoints, newest first.",
+		Tags:        []string{"Audit log"},
+	}), h.listAuditLog)
+}
+
+// ListAuditLogInput is the request of list-audit-log.
+type ListAuditLogInput struct {
+	ListParams
+	Sort string `query:"sort" enum:"createdAt,-createdAt" default:"-createdAt" doc:"Order; a leading - sorts descending."`
+}
+
+func (h *handlers) listAuditLog(ctx context.Context, in *ListAuditLogInput) (*PageOutput[models.AuditEntry], error) {
+	rows, next, err := h.deps.Audit.List(ctx, paging.Params{Limit: in.Limit, Cursor: in.Cursor, Sort: in.Sort})
+	if err != nil {
+		return nil, h.problem(ctx, err)
+	}
+	return newPage(rows, next), nil
+}

@@ -1,0 +1,9 @@
+package api
+
+import "github.com/outposthq/outpost/models"
+
+// OperationRoles returns the access table to the external tests.
+func OperationRoles() map[string][]models.Role { return operationRoles }
+
+// AuditedOperations returns the operations that withAudit records.
+func AuditedOperations() map[string]string { return auditedOperations }

@@ -1,0 +1,178 @@
+package api_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2/humatest"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outposthq/outpost/api"
+	"github.com/outposthq/outpost/idempotency"
+	"github.com/outposthq/outpost/models"
+)
+
+func idempotencyHeader() string {
+	return "Idempotency-Key: " + rand.Text()
+}
+
+func TestIdempotentCreateReplays(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	header := idempotencyHeader()
+	name := unique("Replay Corp")
+	body := map[string]any{"name": name}
+
+	first := s.do(http.MethodPost, "/api/accounts", header, body)
+	require.Equal(t, http.StatusCreated, first.Code, "body: %s", first.Body)
+	second := s.do(http.MethodPost, "/api/accounts", header, body)
+	require.Equal(t, http.StatusCreated, second.Code, "body: %s", second.Body)
+	require.Equal(t, first.Body.String(), second.Body.String())
+	require.Equal(t, "true", second.Header().Get("Idempotent-Replayed"))
+	require.Equal(t, first.Header().Get("Content-Type"), second.Header().Get("Content-Type"))
+	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name))
+
+	p := requireProblem(t, s.do(http.MethodPost, "/api/accounts", header, map[string]any{"name": name + " 2"}),
+		http.StatusUnprocessableEntity)
+	require.Len(t, p.Errors, 1)
+	require.Equal(t, "header.Idempotency-Key", p.Errors[0].Location)
+	require.Contains(t, p.Detail, "Idempotency-Key")
+	require.EqualValues(t, 0, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name+" 2"))
+}
+
+func TestIdempotencyKeyPerAPIKey(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	header := idempotencyHeader()
+	name := unique("Scoped Corp")
+	other := s.roleAuth(t, models.RoleAgent)
+
+	rec := s.do(http.MethodPost, "/api/accounts", header, map[string]any{"name": name})
+	require.Equal(t, http.StatusCreated, rec.Code, "body: %s", rec.Body)
+	rec = s.api.Post("/api/accounts", other, header, map[string]any{"name": name})
+	require.Equal(t, http.StatusCreated, rec.Code, "body: %s", rec.Body)
+	require.Empty(t, rec.Header().Get("Idempotent-Replayed"))
+	require.EqualValues(t, 2, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name))
+}
+
+func TestIdempotentMessageCreate(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	account := s.createAccount(t, nil)
+	ticket := s.createTicket(t, account.ID, nil)
+	header := idempotencyHeader()
+	body := map[string]any{"body": "Have you tried exporting as CSV?", "authorType": "customer"}
+
+	first := s.do(http.MethodPost, "/api/tickets/"+ticket.ID+"/messages", header, body)
+	require.Equal(t, http.StatusCreated, first.Code, "body: %s", first.Body)
+	second := s.do(http.MethodPost, "/api/tickets/"+ticket.ID+"/messages", header, body)
+	require.Equal(t, first.Body.String(), second.Body.String())
+	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM messages WHERE ticket_id = ?", ticket.ID))
+}
+
+func TestIdempotencyFailureNotStored(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	header := idempotencyHeader()
+
+	requireProblem(t, s.do(http.MethodPost, "/api/tickets", header), http.StatusBadRequest)
+	rec := s.do(http.MethodPost, "/api/tickets", header, map[string]any{"title": "x", "source": "api", "accountId": "acc_missing"})
+	require.GreaterOrEqual(t, rec.Code, 400, "body: %s", rec.Body)
+	account := s.createAccount(t, nil)
+	rec = s.do(http.MethodPost, "/api/tickets", header, map[string]any{"title": "x", "source": "api", "accountId": account.ID})
+	require.Equal(t, http.StatusCreated, rec.Code, "a failed request releases its key; body: %s", rec.Body)
+}
+
+func TestIdempotencyInvalidKey(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	rec := s.do(http.MethodPost, "/api/accounts", "Idempotency-Key: caf\u00e9", map[string]any{"name": unique("x")})
+	requireErrorAt(t, rec, http.StatusUnprocessableEntity, "header.Idempotency-Key")
+}
+
+// TestIdempotencyKeyExpires runs the API on a pinned clock and moves it past
+// the key's time to live.
+func TestIdempotencyKeyExpires(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	clock := &testClock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	deps := s.deps
+	deps.Idempotency = idempotency.New(s.db, 24*time.Hour, clock.Now)
+	_, tapi := humatest.New(t, api.Config())
+	api.Register(tapi, deps)
+	header := idempotencyHeader()
+	name := unique("Expiring Corp")
+
+	rec := tapi.Post("/api/accounts", s.auth, header, map[string]any{"name": name})
+	require.Equal(t, http.StatusCreated, rec.Code, "body: %s", rec.Body)
+	clock.Advance(24*time.Hour - time.Microsecond)
+	rec = tapi.Post("/api/accounts", s.auth, header, map[string]any{"name": name})
+	require.Equal(t, "true", rec.Header().Get("Idempotent-Replayed"), "before expiry")
+
+	clock.Advance(time.Microsecond)
+	rec = tapi.Post("/api/accounts", s.auth, header, map[string]any{"name": name})
+	require.Equal(t, http.StatusCreated, rec.Code, "body: %s", rec.Body)
+	require.Empty(t, rec.Header().Get("Idempotent-Replayed"), "after expiry")
+	require.EqualValues(t, 2, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name))
+}
+
+// TestIdempotencyConcurrent sends one create from many goroutines at once
+// over real HTTP.
+func TestIdempotencyConcurrent(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := httptest.NewServer(api.NewHandler(s.deps))
+	t.Cleanup(srv.Close)
+	account := s.createAccount(t, nil)
+	title := unique("concurrent")
+	body, err := json.Marshal(map[string]any{"title": title, "source": "api", "accountId": account.ID})
+	require.NoError(t, err)
+	key := rand.Text()
+
+	const senders = 8
+	var wg sync.WaitGroup
+	statuses := make([]int, senders)
+	bodies := make([]string, senders)
+	start := make(chan struct{})
+	for i := range senders {
+		wg.Go(func() {
+			<-start
+			req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/tickets", bytes.NewReader(body))
+			if err != nil {
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+s.secret)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", key)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			statuses[i], bodies[i] = res.StatusCode, string(b)
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	var created []string
+	for i, status := range statuses {
+		require.Contains(t, []int{http.StatusCreated, http.StatusConflict}, status, "sender %d: %s", i, bodies[i])
+		if status == http.StatusCreated {
+			created = append(created, bodies[i])
+		}
+	}
+	require.NotEmpty(t, created)
+	for _, b := range created {
+		require.Equal(t, created[0], b, "every 201 is the same response")
+	}
+	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM tickets WHERE title = ?", title))
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outposthq/outpost/internal/testenv"
+)
+
+// lockedBuffer is a bytes.Buffer that several goroutines may write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLogsHoldNoSecrets runs a full flow through outpost dev at debug level
+// and scans every log line for the API keys and webhook secrets it handled.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p := startDevLogging(t, "e2e_secrets", testenv.RedisURL(t, 13), logger, &logs)
+	recv := newReceiver(t)
+	secrets := map[string]string{"CLI API key": p.key}
+
+	var hook idBody
+	p.call(t, http.MethodPost, "/api/webhooks", map[string]any{"url": recv.URL + "/hook", "events": []string{"*"}}, http.StatusCreated, &hook)
+	secrets["webhook secret"] = hook.Secret
+	var rotated idBody
+	p.call(t, http.MethodPost, "/api/webhooks/"+hook.ID+"/rotate-secret", nil, http.StatusOK, &rotated)
+	secrets["rotated webhook secret"] = rotated.Secret
+
+	var key idBody
+	p.call(t, http.MethodPost, "/api/api-keys", map[string]any{"name": "leak-check", "role": "agent"}, http.StatusCreated, &key)
+	secrets["API-created key"] = key.Secret
+	agent := &outpostProcess{baseURL: p.baseURL, key: key.Secret}
+
+	var account idBody
+	agent.call(t, http.MethodPost, "/api/accounts", map[string]any{"name": "Acme"}, http.StatusCreated, &account)
+	var ticket idBody
+	agent.call(t, http.MethodPost, "/api/tickets", map[string]any{
+		"title": "Cannot export invoices", "source": "api", "accountId": account.ID,
+	}, http.StatusCreated, &ticket)
+	// The worker signs this delivery with both secrets.
+	recv.waitFor(t, "ticket.created", ticket.ID, 10*time.Second)
+	agent.call(t, http.MethodPost, "/api/webhooks", map[string]any{"url": recv.URL, "events": []string{"*"}}, http.StatusForbidden, nil)
+
+	p.call(t, http.MethodDelete, "/api/api-keys/"+key.ID, nil, http.StatusNoContent, nil)
+	agent.call(t, http.MethodGet, "/api/tickets", nil, http.StatusUnauthorized, nil)
+	// A key sent with the wrong scheme is rejected without being logged.
+	req, err := http.NewRequest(http.MethodGet, p.baseURL+"/api/tickets", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Basic "+p.key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+
+	out := logs.String()
+	require.Contains(t, out, `"msg":"request"`, "the capture holds the request log")
+	require.Contains(t, out, "API key created", "the capture holds the CLI log")
+	for name, secret := range secrets {
+		require.NotEmpty(t, secret, name)
+		_, body, _ := strings.Cut(secret, "_")
+		require.NotContains(t, out, body, "the logs contain the %s", name)
+	}
+}

@@ -1,0 +1,123 @@
+// Package idempotency stores the responses of create requests by their
+// Idempotency-Key, so that a client that repeats a request gets the first
+// response and nothing is created twice.
+package idempotency
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// DefaultTTL is how long a key and its stored response are kept.
+//
+// TODO: expired rows are replaced when their key is used again but are
+// otherwise never deleted; a periodic cleanup task should remove them.
+const DefaultTTL = 24 * time.Hour
+
+// staleClaimAfter is when an unfinished claim may be taken over, because
+// the request that made it presumably crashed. It is five times the API
+// server's 60 s write timeout.
+// NOTE: a handler that runs longer than this loses its claim, and a repeat
+// can then create a second record.
+const staleClaimAfter = 5 * time.Minute
+
+// Record is the stored state of one key.
+type Record struct {
+	APIKeyID    string
+	Key         string
+	RequestHash []byte
+	// Status is nil while the first request runs.
+	Status      *int
+	ContentType string
+	Body        []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// TableName is the table of Record.
+func (Record) TableName() string { return "idempotency_keys" }
+
+// Store keeps idempotency keys in PostgreSQL.
+type Store struct {
+	db      *gorm.DB
+	ttl     time.Duration
+	nowFunc func() time.Time
+}
+
+// New returns a Store backed by db that keeps keys for ttl (DefaultTTL when
+// zero). nowFunc is the clock; nil means time.Now.
+func New(db *gorm.DB, ttl time.Duration, nowFunc func() time.Time) *Store {
+	if ttl == 0 {
+		ttl = DefaultTTL
+	}
+	if nowFunc == nil {
+		nowFunc = time.Now
+	}
+	return &Store{db: db, ttl: ttl, nowFunc: nowFunc}
+}
+
+// Claim inserts the row of key for apiKeyID, which makes the caller the one
+// request that runs. When the key exists and has neither expired nor gone
+// stale, Claim returns claimed false and the stored record, whose Status is
+// nil while its request still runs. The unique primary key lets exactly one
+// of several concurrent claims win.
+func (s *Store) Claim(ctx context.Context, apiKeyID, key string, requestHash []byte) (bool, Record, error) {
+	now := s.nowFunc().UTC().Truncate(time.Microsecond)
+	db := s.db.WithContext(ctx)
+	var claimed []string
+	err := db.Raw(`
+		INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (api_key_id, key) DO UPDATE
+		SET request_hash = EXCLUDED.request_hash, status = NULL, content_type = '', body = NULL,
+		    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+		WHERE idempotency_keys.expires_at <= ?
+		   OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at <= ?)
+		RETURNING api_key_id`,
+		apiKeyID, key, requestHash, now, now.Add(s.ttl), now, now.Add(-staleClaimAfter)).Scan(&claimed).Error
+	if err != nil {
+		return false, Record{}, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if len(claimed) == 1 {
+		return true, Record{}, nil
+	}
+
+	var rec Record
+	err = db.Take(&rec, "api_key_id = ? AND key = ?", apiKeyID, key).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		// The claim was released between the insert and this read; the
+		// caller treats the key as busy and the client retries.
+		return false, Record{APIKeyID: apiKeyID, Key: key, RequestHash: requestHash}, nil
+	}
+	if err != nil {
+		return false, Record{}, fmt.Errorf("load idempotency key: %w", err)
+	}
+	return false, rec, nil
+}
+
+// Complete stores the response of the request that claimed key.
+func (s *Store) Complete(ctx context.Context, apiKeyID, key string, status int, contentType string, body []byte) error {
+	err := s.db.WithContext(ctx).Model(&Record{}).
+		Where("api_key_id = ? AND key = ? AND status IS NULL", apiKeyID, key).
+		Updates(map[string]any{"status": status, "content_type": contentType, "body": body}).Error
+	if err != nil {
+		return fmt.Errorf("store idempotent response: %w", err)
+	}
+	return nil
+}
+
+// Release deletes an unfinished claim, so that the client can retry with
+// the same key after a request that created nothing.
+func (s *Store) Release(ctx context.Context, apiKeyID, key string) error {
+	err := s.db.WithContext(ctx).
+		Where("api_key_id = ? AND key = ? AND status IS NULL", apiKeyID, key).
+		Delete(&Record{}).Error
+	if err != nil {
+		return fmt.Errorf("release idempotency key: %w", err)
+	}
+	return nil
+}
