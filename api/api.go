@@ -16,6 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/validation"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/models"
@@ -41,6 +42,8 @@ type Deps struct {
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
 	SLA        *sla.Engine
+	// Analytics answers the analytics reports; nil leaves them out.
+	Analytics *analytics.Reports
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -136,6 +139,9 @@ func Register(api huma.API, deps Deps) {
 	registerWebhookOperations(api, h)
 	if deps.SLA != nil {
 		registerSLA(api, h)
+	}
+	if deps.Analytics != nil {
+		registerAnalytics(api, h)
 	}
 }
 

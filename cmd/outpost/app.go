@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
+	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/database"
@@ -196,6 +197,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		Deliveries: a.deliverer(),
 		Keys:       apikeys.New(a.db, nil),
 		SLA:        engine,
+		Analytics:  analytics.NewReports(a.db),
 		Ready:      a.ready,
 		Logger:     a.logger,
 	}))
@@ -263,6 +265,7 @@ func (a *app) runWorker(ctx context.Context) error {
 		Deliverer:  a.deliverer(),
 		Dispatcher: a.dispatcher(),
 		SLA:        a.slaEngine(),
+		Analytics:  analytics.NewRollup(a.db, a.logger, nil),
 		Logger:     a.logger,
 	})
 	srv := worker.NewServer(a.redisOpt, worker.Config{
@@ -283,6 +286,9 @@ func (a *app) runScheduler(ctx context.Context) error {
 		RelayInterval:     a.cfg.OutboxRelayInterval,
 		ReconcileInterval: a.cfg.ReconcileInterval,
 		SLASweepInterval:  a.cfg.SLASweepInterval,
+
+		AnalyticsRefreshInterval:   a.cfg.AnalyticsRefreshInterval,
+		AnalyticsReconcileInterval: a.cfg.AnalyticsReconcileInterval,
 	}, a.logger)
 	if err != nil {
 		return err
