@@ -61,21 +61,67 @@ func NewReports(db *gorm.DB) *Reports {
 	return &Reports{db: db}
 }
 
-// rows returns the rollup rows of [from, to) that match f.
-func (r *Reports) rows(ctx context.Context, from, to time.Time, f Filter) ([]Row, error) {
+// rows returns the rollup rows of [from, to) that match f. From the rollup
+// they come summed per distinct value of groupBy, a list of rollup columns
+// ("" sums everything), and the other dimension fields are empty; read
+// directly they come per hour and dimension. Reports aggregate further in
+// Go, so both forms give the same answer.
+func (r *Reports) rows(ctx context.Context, from, to time.Time, f Filter, groupBy string) ([]Row, error) {
 	if r.Direct {
 		return computeRows(ctx, r.db, from, to, f)
 	}
 	where, args := f.sql("")
 	args["from"] = from
 	args["to"] = to
+	cols, group := "", ""
+	if groupBy != "" {
+		cols = groupBy + ","
+		group = " GROUP BY " + groupBy
+	}
 	var rows []Row
-	err := r.db.WithContext(ctx).Raw(`SELECT * FROM analytics_hourly `+where+
-		` AND bucket >= @from AND bucket < @to`, args).Scan(&rows).Error
+	err := r.db.WithContext(ctx).Raw(`SELECT `+cols+`
+		coalesce(sum(created), 0)::int AS created, coalesce(sum(resolved), 0)::int AS resolved,
+		coalesce(sum(reopened), 0)::int AS reopened, coalesce(sum(messages_sent), 0)::int AS messages_sent,
+		coalesce(sum(frt_achieved), 0)::int AS frt_achieved, coalesce(sum(frt_breached), 0)::int AS frt_breached,
+		coalesce(sum(res_achieved), 0)::int AS res_achieved, coalesce(sum(res_breached), 0)::int AS res_breached
+		FROM analytics_hourly `+where+` AND bucket >= @from AND bucket < @to`+group, args).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("read rollup: %w", err)
 	}
+	var bins []struct {
+		Row
+		Metric string
+		Bin    int
+		Count  int64
+	}
+	err = r.db.WithContext(ctx).Raw(`SELECT `+cols+` metric, bin, sum(count) AS count
+		FROM analytics_hourly_durations `+where+` AND bucket >= @from AND bucket < @to
+		GROUP BY `+cols+` metric, bin`, args).Scan(&bins).Error
+	if err != nil {
+		return nil, fmt.Errorf("read rollup durations: %w", err)
+	}
+
+	// Each group has at most one row, so the bins join it by its group
+	// values; a group with durations but no counts gets a row of its own.
+	index := map[[4]string]int{}
+	for i, row := range rows {
+		index[groupKey(row)] = i
+	}
+	for _, b := range bins {
+		i, ok := index[groupKey(b.Row)]
+		if !ok {
+			rows = append(rows, Row{Bucket: b.Bucket, Source: b.Source, Priority: b.Priority, AgentID: b.AgentID})
+			i = len(rows) - 1
+			index[groupKey(b.Row)] = i
+		}
+		h := rows[i].histograms()[b.Metric]
+		*h = addBin(*h, b.Bin, int(b.Count))
+	}
 	return rows, nil
+}
+
+func groupKey(r Row) [4]string {
+	return [4]string{r.Bucket.UTC().String(), r.Source, r.Priority, r.AgentID}
 }
 
 // UpdatedAt returns when a refresh or reconciliation last rewrote the
@@ -185,7 +231,7 @@ type Overview struct {
 
 // Overview computes the overview of [from, to).
 func (r *Reports) Overview(ctx context.Context, from, to time.Time, f Filter) (Overview, error) {
-	rows, err := r.rows(ctx, from, to, f)
+	rows, err := r.rows(ctx, from, to, f, "")
 	if err != nil {
 		return Overview{}, err
 	}
@@ -211,9 +257,10 @@ func (r *Reports) Overview(ctx context.Context, from, to time.Time, f Filter) (O
 
 func (r *Reports) backlog(ctx context.Context, f Filter) ([]Backlog, error) {
 	where, args := f.sql("coalesce(assignee_id, '')")
+	args["unfinished"] = []string{"open", "pending"}
 	out := []Backlog{}
 	err := r.db.WithContext(ctx).Raw(`SELECT status, priority, count(*) AS count FROM tickets `+where+
-		` AND status IN ('open', 'pending') GROUP BY 1, 2 ORDER BY 1, 2`, args).Scan(&out).Error
+		` AND status IN @unfinished GROUP BY 1, 2 ORDER BY 1, 2`, args).Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("count backlog: %w", err)
 	}
@@ -247,7 +294,7 @@ type SLAPeriod struct {
 }
 
 func (r *Reports) compliance(ctx context.Context, from, to time.Time, f Filter) (frt, res Compliance, byPriority map[string]*PriorityCompliance, err error) {
-	rows, err := r.rows(ctx, from, to, f)
+	rows, err := r.rows(ctx, from, to, f, "priority")
 	if err != nil {
 		return frt, res, nil, err
 	}
@@ -332,7 +379,14 @@ type VolumePoint struct {
 // with zeros when empty. from and to must lie on UTC hour boundaries, and
 // loc's offset must be a whole number of hours throughout the range.
 func (r *Reports) Volume(ctx context.Context, from, to time.Time, loc *time.Location, interval, groupBy string, f Filter) ([]VolumePoint, error) {
-	rows, err := r.rows(ctx, from, to, f)
+	if groupBy != "" && groupBy != "source" && groupBy != "priority" {
+		return nil, fmt.Errorf("group volume by %q: want source or priority", groupBy)
+	}
+	group := "bucket"
+	if groupBy != "" {
+		group += ", " + groupBy
+	}
+	rows, err := r.rows(ctx, from, to, f, group)
 	if err != nil {
 		return nil, err
 	}
@@ -437,7 +491,7 @@ type AgentStats struct {
 // Agents computes the agents report of [from, to), one row per agent with
 // any activity, ordered by agent ID.
 func (r *Reports) Agents(ctx context.Context, from, to time.Time, f Filter) ([]AgentStats, error) {
-	rows, err := r.rows(ctx, from, to, f)
+	rows, err := r.rows(ctx, from, to, f, "agent_id")
 	if err != nil {
 		return nil, err
 	}

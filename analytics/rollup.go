@@ -18,7 +18,6 @@ import (
 	"math"
 	"time"
 
-	"github.com/lib/pq"
 	"gorm.io/gorm"
 )
 
@@ -48,20 +47,22 @@ func binLower(k int) float64 {
 
 // Row is one rollup row.
 type Row struct {
-	Bucket              time.Time
-	Source              string
-	Priority            string
-	AccountID           string
-	AgentID             string
-	Created             int
-	Resolved            int
-	Reopened            int
-	MessagesSent        int
-	FirstResponseHist   pq.Int64Array `gorm:"type:integer[]"`
-	FirstResolutionHist pq.Int64Array `gorm:"type:integer[]"`
-	FullResolutionHist  pq.Int64Array `gorm:"type:integer[]"`
-	FRTAchieved         int           `gorm:"column:frt_achieved"`
-	FRTBreached         int           `gorm:"column:frt_breached"`
+	Bucket       time.Time
+	Source       string
+	Priority     string
+	AccountID    string
+	AgentID      string
+	Created      int
+	Resolved     int
+	Reopened     int
+	MessagesSent int
+	// The histograms live in analytics_hourly_durations, one row per
+	// non-empty bin; nil means no durations.
+	FirstResponseHist   []int64 `gorm:"-"`
+	FirstResolutionHist []int64 `gorm:"-"`
+	FullResolutionHist  []int64 `gorm:"-"`
+	FRTAchieved         int     `gorm:"column:frt_achieved"`
+	FRTBreached         int     `gorm:"column:frt_breached"`
 	ResAchieved         int
 	ResBreached         int
 }
@@ -236,24 +237,62 @@ func computeRows(ctx context.Context, db *gorm.DB, from, to time.Time, f Filter)
 
 	out := make([]Row, 0, len(order))
 	for _, k := range order {
-		r := rows[k]
-		// The columns are NOT NULL; an empty array means no durations.
-		for _, h := range []*pq.Int64Array{&r.FirstResponseHist, &r.FirstResolutionHist, &r.FullResolutionHist} {
-			if *h == nil {
-				*h = pq.Int64Array{}
-			}
-		}
-		out = append(out, *r)
+		out = append(out, *rows[k])
 	}
 	return out, nil
 }
 
-func addBin(h pq.Int64Array, bin, n int) pq.Int64Array {
+func addBin(h []int64, bin, n int) []int64 {
 	if len(h) == 0 {
-		h = make(pq.Int64Array, Bins)
+		h = make([]int64, Bins)
 	}
 	h[bin] += int64(n)
 	return h
+}
+
+// durationRow is one non-empty histogram bin of analytics_hourly_durations.
+type durationRow struct {
+	Bucket    time.Time
+	Source    string
+	Priority  string
+	AccountID string
+	AgentID   string
+	Metric    string
+	Bin       int
+	Count     int64
+}
+
+func (durationRow) TableName() string { return "analytics_hourly_durations" }
+
+// Duration metric names in analytics_hourly_durations.
+const (
+	metricFirstResponse   = "first_response"
+	metricFirstResolution = "first_resolution"
+	metricFullResolution  = "full_resolution"
+)
+
+// histograms returns pointers to the row's histograms by metric name.
+func (r *Row) histograms() map[string]*[]int64 {
+	return map[string]*[]int64{
+		metricFirstResponse:   &r.FirstResponseHist,
+		metricFirstResolution: &r.FirstResolutionHist,
+		metricFullResolution:  &r.FullResolutionHist,
+	}
+}
+
+func durationRows(rows []Row) []durationRow {
+	var out []durationRow
+	for i := range rows {
+		r := &rows[i]
+		for metric, h := range r.histograms() {
+			for bin, n := range *h {
+				if n > 0 {
+					out = append(out, durationRow{r.Bucket, r.Source, r.Priority, r.AccountID, r.AgentID, metric, bin, n})
+				}
+			}
+		}
+	}
+	return out
 }
 
 // RecomputeRange rewrites every hour in [from, to), which must lie on UTC
@@ -269,12 +308,19 @@ func (r *Rollup) RecomputeRange(ctx context.Context, from, to time.Time) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Exec("DELETE FROM analytics_hourly WHERE bucket >= ? AND bucket < ?", from, to).Error; err != nil {
-			return fmt.Errorf("delete rollup rows: %w", err)
+		for _, table := range []string{"analytics_hourly", "analytics_hourly_durations"} {
+			if err := tx.Exec("DELETE FROM "+table+" WHERE bucket >= ? AND bucket < ?", from, to).Error; err != nil {
+				return fmt.Errorf("delete rows of %s: %w", table, err)
+			}
 		}
 		if len(rows) > 0 {
 			if err := tx.CreateInBatches(rows, 1000).Error; err != nil {
 				return fmt.Errorf("insert rollup rows: %w", err)
+			}
+		}
+		if bins := durationRows(rows); len(bins) > 0 {
+			if err := tx.CreateInBatches(bins, 1000).Error; err != nil {
+				return fmt.Errorf("insert rollup durations: %w", err)
 			}
 		}
 		if err := tx.Exec("UPDATE analytics_state SET updated_at = ? WHERE id = 1", r.nowFunc()).Error; err != nil {

@@ -2,8 +2,7 @@
 -- One row per UTC hour and dimension combination. Facts about a ticket are
 -- attributed to its current source, priority and account. agent_id is the
 -- ticket's assignee for ticket facts and the author for messages_sent; ''
--- means no agent. Duration histograms count seconds in the fixed
--- log-spaced bins that analytics.HistogramBounds lists.
+-- means no agent.
 CREATE TABLE analytics_hourly (
     bucket                timestamptz NOT NULL,
     source                text NOT NULL,
@@ -14,14 +13,27 @@ CREATE TABLE analytics_hourly (
     resolved              integer NOT NULL DEFAULT 0,
     reopened              integer NOT NULL DEFAULT 0,
     messages_sent         integer NOT NULL DEFAULT 0,
-    first_response_hist   integer[] NOT NULL DEFAULT '{}',
-    first_resolution_hist integer[] NOT NULL DEFAULT '{}',
-    full_resolution_hist  integer[] NOT NULL DEFAULT '{}',
     frt_achieved          integer NOT NULL DEFAULT 0,
     frt_breached          integer NOT NULL DEFAULT 0,
     res_achieved          integer NOT NULL DEFAULT 0,
     res_breached          integer NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, source, priority, account_id, agent_id)
+);
+
+-- Duration histograms of the same hours and dimensions, one row per
+-- non-empty bin. metric is first_response, first_resolution or
+-- full_resolution; bin is the fixed log-spaced bin that analytics.Bin
+-- computes from seconds.
+CREATE TABLE analytics_hourly_durations (
+    bucket     timestamptz NOT NULL,
+    source     text NOT NULL,
+    priority   text NOT NULL,
+    account_id text NOT NULL,
+    agent_id   text NOT NULL,
+    metric     text NOT NULL,
+    bin        smallint NOT NULL,
+    count      integer NOT NULL,
+    PRIMARY KEY (bucket, source, priority, account_id, agent_id, metric, bin)
 );
 
 -- A single row: the ticket watermark of the incremental refresh, and when
@@ -45,4 +57,5 @@ DROP INDEX ticket_sla_achieved_at_idx;
 DROP INDEX messages_created_at_idx;
 DROP INDEX ticket_changes_created_at_idx;
 DROP TABLE analytics_state;
+DROP TABLE analytics_hourly_durations;
 DROP TABLE analytics_hourly;
