@@ -47,8 +47,8 @@ func (f Filter) sql(agentColumn string) (string, map[string]any) {
 	return where, args
 }
 
-// Reports answers the analytics reports, from the rollup or, with Direct,
-// from the ticket tables.
+// Reports computes the analytics reports from the rollup, or from the
+// ticket tables when Direct is set.
 type Reports struct {
 	db *gorm.DB
 	// Direct computes every report from the ticket tables instead of the

@@ -53,8 +53,8 @@ func (p AnalyticsParams) parse() (*time.Location, analytics.Filter, error) {
 	return loc, f, nil
 }
 
-// AnalyticsMeta says which range a report covers and how fresh its rollup
-// is.
+// AnalyticsMeta is the range a report covers and the time its rollup was
+// last rewritten.
 type AnalyticsMeta struct {
 	From            time.Time  `json:"from"`
 	To              time.Time  `json:"to"`

@@ -269,7 +269,7 @@ func measureReports(ctx context.Context, o options, db *gorm.DB, now time.Time) 
 		fastJSON, _ := json.Marshal(fastAnswer)
 		slowJSON, _ := json.Marshal(slowAnswer)
 		if string(fastJSON) != string(slowJSON) {
-			return fmt.Errorf("%s: the rollup and the ticket tables give different answers", rep.name)
+			return fmt.Errorf("%s: the rollup and the ticket tables give different results", rep.name)
 		}
 		fmt.Printf("| %s | %s | %s | %s | %s | %.0f |\n", rep.name,
 			pct(fast, 50), pct(fast, 99), pct(slow, 50), pct(slow, 99),
