@@ -25,7 +25,7 @@ import (
 const defaultPolicyID = "slp_01m90wf0e2fv0a0hd8q122cfj6"
 
 // fixture is one ticket written straight to the tables, with the instants
-// of its history, so the expected answers come from these values and not
+// of its history, so the expected values come from this struct and not
 // from the SQL under test.
 type fixture struct {
 	id       string
@@ -389,6 +389,16 @@ func TestAnalyticsVolumeDST(t *testing.T) {
 	require.Equal(t, overview.Created, sumCreated)
 	require.Equal(t, overview.Resolved, sumResolved)
 	require.Equal(t, resolved, sumResolved)
+
+	// Weeks start on Monday at local midnight; the first is clipped to
+	// from, a Saturday.
+	q.Set("interval", "week")
+	s.get(t, "/api/analytics/volume", q, http.StatusOK, &got)
+	require.Len(t, got.Data, 2)
+	require.True(t, got.Data[0].Start.Equal(from))
+	require.True(t, got.Data[1].Start.Equal(time.Date(2026, 3, 9, 0, 0, 0, 0, loc)))
+	require.Equal(t, want["2026-03-07"].created+want["2026-03-08"].created, got.Data[0].Created)
+	require.Equal(t, want["2026-03-09"].created, got.Data[1].Created)
 
 	// The spring-forward day has 23 hourly buckets.
 	dayFrom := time.Date(2026, 3, 8, 0, 0, 0, 0, loc)
