@@ -499,8 +499,12 @@ func TestAnalyticsSLAAndAgents(t *testing.T) {
 	from := time.Date(2026, 3, 7, 0, 0, 0, 0, loc)
 	to := time.Date(2026, 3, 10, 0, 0, 0, 0, loc)
 	fs := laFixtures(s, loc, from, to)
-	s.insert(t, fs)
 	prevFrom := from.Add(-to.Sub(from))
+	// One first response missed in the previous period of the same length.
+	prevCreated := prevFrom.Add(time.Hour)
+	fs = append(fs, fixture{id: "tkt_" + s.account[4:] + "_prev", source: "web", priority: "low",
+		created: prevCreated, frtMiss: ptrTime(prevCreated.Add(time.Hour))})
+	s.insert(t, fs)
 	require.NoError(t, s.rollup.RecomputeRange(t.Context(), prevFrom.Add(-time.Hour), to.Add(48*time.Hour)))
 
 	in := func(x *time.Time) bool { return x != nil && !x.Before(from) && x.Before(to) }
@@ -545,9 +549,14 @@ func TestAnalyticsSLAAndAgents(t *testing.T) {
 	}
 	require.Equal(t, total[0], sla.FirstResponse.Achieved)
 	require.Equal(t, total[1], sla.FirstResponse.Breached)
-	// Nothing happened in the previous period, so there is no trend.
+	// The previous period has one breach and nothing met, so its
+	// compliance is 0% and the trend is the current percentage.
 	require.Zero(t, sla.Previous.FirstResponse.Achieved)
-	require.Nil(t, sla.Trend["firstResponse"])
+	require.Equal(t, 1, sla.Previous.FirstResponse.Breached)
+	require.True(t, sla.Previous.From.Equal(prevFrom))
+	require.NotNil(t, sla.Trend["firstResponse"])
+	require.InDelta(t, 100*float64(total[0])/float64(total[0]+total[1]), *sla.Trend["firstResponse"], 0.001)
+	require.Nil(t, sla.Trend["resolution"], "no resolution outcomes in either period")
 
 	var agents struct {
 		Data []analytics.AgentStats `json:"data"`
