@@ -44,6 +44,11 @@ var operationRoles = map[string][]models.Role{
 	"create-agent": adminRole,
 	"update-agent": adminRole,
 
+	"analytics-overview": anyRole,
+	"analytics-sla":      anyRole,
+	"analytics-volume":   anyRole,
+	"analytics-agents":   anyRole,
+
 	"list-sla-policies": anyRole,
 	"get-sla-policy":    anyRole,
 	"create-sla-policy": adminRole,

@@ -16,6 +16,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/validation"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/helpdesk"
@@ -51,6 +52,8 @@ type Deps struct {
 	// header off.
 	Idempotency *idempotency.Store
 	SLA         *sla.Engine
+	// Analytics answers the analytics reports; nil leaves them out.
+	Analytics *analytics.Reports
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
@@ -160,6 +163,9 @@ func Register(api huma.API, deps Deps) {
 	}
 	if deps.SLA != nil {
 		registerSLA(api, h)
+	}
+	if deps.Analytics != nil {
+		registerAnalytics(api, h)
 	}
 }
 

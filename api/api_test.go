@@ -23,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/audit"
@@ -76,6 +77,7 @@ func setup(t *testing.T) *server {
 	deps := api.Deps{
 		Helpdesk:    helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
 		SLA:         engine,
+		Analytics:   analytics.NewReports(db),
 		Endpoints:   webhooks.NewEndpoints(db, nil),
 		Deliveries:  webhooks.NewDeliverer(webhooks.Deps{DB: db, Queue: queue, Tasks: inspector, Logger: logger}, webhooks.Config{}),
 		Keys:        keys,

@@ -31,6 +31,15 @@ type Config struct {
 	// delay of a breach whose delayed task was lost. Default 1m; at least
 	// 1s.
 	SLASweepInterval time.Duration
+
+	// AnalyticsRefreshInterval is how often the rollup hours of changed
+	// tickets are recomputed. It bounds how stale the analytics reports
+	// are. Default 10s; at least 1s.
+	AnalyticsRefreshInterval time.Duration
+
+	// AnalyticsReconcileInterval is how often the recent rollup hours are
+	// recomputed from the ticket tables. Default 10m; at least 1s.
+	AnalyticsReconcileInterval time.Duration
 }
 
 // New returns an asynq scheduler connected with redisOpt, with every
@@ -54,6 +63,16 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	if cfg.SLASweepInterval < time.Second {
 		return nil, fmt.Errorf("SLA sweep interval %s is below the scheduler's resolution of 1s", cfg.SLASweepInterval)
 	}
+	if cfg.AnalyticsRefreshInterval == 0 {
+		cfg.AnalyticsRefreshInterval = 10 * time.Second
+	}
+	if cfg.AnalyticsReconcileInterval == 0 {
+		cfg.AnalyticsReconcileInterval = 10 * time.Minute
+	}
+	if cfg.AnalyticsRefreshInterval < time.Second || cfg.AnalyticsReconcileInterval < time.Second {
+		return nil, fmt.Errorf("analytics intervals %s and %s must be at least the scheduler's resolution of 1s",
+			cfg.AnalyticsRefreshInterval, cfg.AnalyticsReconcileInterval)
+	}
 	s := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
 		Logger: worker.NewAsynqLogger(logger),
 		EnqueueErrorHandler: func(t *asynq.Task, _ []asynq.Option, err error) {
@@ -75,6 +94,12 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	}
 	if _, err := s.Register(every(cfg.SLASweepInterval), tasks.NewSLASweep(cfg.SLASweepInterval)); err != nil {
 		return nil, fmt.Errorf("register SLA sweep: %w", err)
+	}
+	if _, err := s.Register(every(cfg.AnalyticsRefreshInterval), tasks.NewAnalyticsRefresh(cfg.AnalyticsRefreshInterval)); err != nil {
+		return nil, fmt.Errorf("register analytics refresh: %w", err)
+	}
+	if _, err := s.Register(every(cfg.AnalyticsReconcileInterval), tasks.NewAnalyticsReconcile(cfg.AnalyticsReconcileInterval)); err != nil {
+		return nil, fmt.Errorf("register analytics reconciliation: %w", err)
 	}
 	return s, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/tasks"
@@ -36,8 +37,11 @@ type Handlers struct {
 	Dispatcher *outbox.Dispatcher
 	// SLA runs the SLA detection tasks and the sweep; nil leaves those task
 	// types without a handler.
-	SLA    *sla.Engine
-	Logger *slog.Logger
+	SLA *sla.Engine
+	// Analytics runs the rollup refresh and reconciliation; nil leaves
+	// those task types without a handler.
+	Analytics *analytics.Rollup
+	Logger    *slog.Logger
 }
 
 // NewServer returns an asynq server connected with redisOpt that serves
@@ -98,6 +102,10 @@ func NewMux(h Handlers) *asynq.ServeMux {
 		mux.HandleFunc(tasks.TypeSLABreach, h.slaBreach)
 		mux.HandleFunc(tasks.TypeSLAWarning, h.slaWarning)
 		mux.HandleFunc(tasks.TypeSLASweep, h.slaSweep)
+	}
+	if h.Analytics != nil {
+		mux.HandleFunc(tasks.TypeAnalyticsRefresh, h.analyticsRefresh)
+		mux.HandleFunc(tasks.TypeAnalyticsReconcile, h.analyticsReconcile)
 	}
 	return mux
 }

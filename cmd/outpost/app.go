@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"gorm.io/gorm"
 
+	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/audit"
@@ -210,6 +211,7 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 		RateLimit:   rateLimit,
 		Audit:       audit.New(a.db, nil),
 		SLA:         engine,
+		Analytics:   analytics.NewReports(a.db),
 		Ready:       a.ready,
 		Logger:      a.logger,
 	}))
@@ -277,6 +279,7 @@ func (a *app) runWorker(ctx context.Context) error {
 		Deliverer:  a.deliverer(),
 		Dispatcher: a.dispatcher(),
 		SLA:        a.slaEngine(),
+		Analytics:  analytics.NewRollup(a.db, a.logger, nil),
 		Logger:     a.logger,
 	})
 	srv := worker.NewServer(a.redisOpt, worker.Config{
@@ -297,6 +300,9 @@ func (a *app) runScheduler(ctx context.Context) error {
 		RelayInterval:     a.cfg.OutboxRelayInterval,
 		ReconcileInterval: a.cfg.ReconcileInterval,
 		SLASweepInterval:  a.cfg.SLASweepInterval,
+
+		AnalyticsRefreshInterval:   a.cfg.AnalyticsRefreshInterval,
+		AnalyticsReconcileInterval: a.cfg.AnalyticsReconcileInterval,
 	}, a.logger)
 	if err != nil {
 		return err

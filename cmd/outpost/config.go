@@ -31,6 +31,9 @@ type Config struct {
 	OutboxRelayInterval time.Duration // OUTPOST_OUTBOX_RELAY_INTERVAL
 	SLASweepInterval    time.Duration // OUTPOST_SLA_SWEEP_INTERVAL
 
+	AnalyticsRefreshInterval   time.Duration // OUTPOST_ANALYTICS_REFRESH_INTERVAL
+	AnalyticsReconcileInterval time.Duration // OUTPOST_ANALYTICS_RECONCILE_INTERVAL
+
 	Webhooks          webhooks.Config // OUTPOST_WEBHOOK_*
 	ReconcileInterval time.Duration   // OUTPOST_WEBHOOK_RECONCILE_INTERVAL
 
@@ -69,6 +72,9 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		DispatchTimeout:     p.duration("OUTPOST_DISPATCH_TIMEOUT", 2*time.Second),
 		OutboxRelayInterval: p.duration("OUTPOST_OUTBOX_RELAY_INTERVAL", 5*time.Second),
 		SLASweepInterval:    p.duration("OUTPOST_SLA_SWEEP_INTERVAL", time.Minute),
+
+		AnalyticsRefreshInterval:   p.duration("OUTPOST_ANALYTICS_REFRESH_INTERVAL", 10*time.Second),
+		AnalyticsReconcileInterval: p.duration("OUTPOST_ANALYTICS_RECONCILE_INTERVAL", 10*time.Minute),
 		Webhooks: webhooks.Config{
 			RetrySchedule:          p.durations("OUTPOST_WEBHOOK_RETRY_SCHEDULE", webhooks.DefaultRetrySchedule),
 			Timeout:                p.duration("OUTPOST_WEBHOOK_TIMEOUT", 15*time.Second),
@@ -111,6 +117,12 @@ func (c Config) validate() error {
 	}
 	if c.SLASweepInterval < time.Second {
 		return fmt.Errorf("OUTPOST_SLA_SWEEP_INTERVAL must be at least 1s, got %s", c.SLASweepInterval)
+	}
+	if c.AnalyticsRefreshInterval < time.Second {
+		return fmt.Errorf("OUTPOST_ANALYTICS_REFRESH_INTERVAL must be at least 1s, got %s", c.AnalyticsRefreshInterval)
+	}
+	if c.AnalyticsReconcileInterval < time.Second {
+		return fmt.Errorf("OUTPOST_ANALYTICS_RECONCILE_INTERVAL must be at least 1s, got %s", c.AnalyticsReconcileInterval)
 	}
 	if c.Webhooks.Timeout < time.Second {
 		return fmt.Errorf("OUTPOST_WEBHOOK_TIMEOUT must be at least 1s, got %s", c.Webhooks.Timeout)
@@ -157,6 +169,8 @@ func (c Config) logAttrs() []any {
 		slog.String("dispatch_timeout", c.DispatchTimeout.String()),
 		slog.String("outbox_relay_interval", c.OutboxRelayInterval.String()),
 		slog.String("sla_sweep_interval", c.SLASweepInterval.String()),
+		slog.String("analytics_refresh_interval", c.AnalyticsRefreshInterval.String()),
+		slog.String("analytics_reconcile_interval", c.AnalyticsReconcileInterval.String()),
 		slog.String("webhook_timeout", c.Webhooks.Timeout.String()),
 		slog.String("webhook_retry_schedule", strings.Join(schedule, ",")),
 		slog.Int("webhook_max_in_flight_per_endpoint", c.Webhooks.MaxInFlightPerEndpoint),
