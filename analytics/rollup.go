@@ -341,39 +341,72 @@ func (r *Rollup) Reconcile(ctx context.Context) error {
 
 // refreshOverlap is how far Refresh looks back before its watermark. A
 // transaction that commits after a later one can carry an older
-// updated_at, and this margin catches it; Reconcile catches the rest.
-// NOTE: when more than RefreshBatch tickets change within this margin,
-// Refresh rereads the same batch and later tickets wait for Reconcile.
+// updated_at, and this margin catches it.
+// NOTE: a write that commits more than this margin after its updated_at is
+// caught only by Reconcile, and only for hours within its window.
 const refreshOverlap = 5 * time.Second
 
-// Refresh recomputes the hours touched by tickets whose updated_at passed
-// the watermark, and advances the watermark. It returns the number of
-// hours it recomputed.
+// Refresh recomputes the hours touched by tickets whose row or SLA state
+// changed since the watermark, and advances the watermark. SLA rows count
+// because the SLA engine rewrites them without touching the ticket, as when
+// a policy changes or the sweep marks a breach. It pages through the changes
+// by (updated_at, id), so any number of changes with one timestamp is read
+// once, and returns the number of hours it recomputed.
 func (r *Rollup) Refresh(ctx context.Context) (int, error) {
 	db := r.db.WithContext(ctx)
 	var state struct{ TicketWatermark time.Time }
 	if err := db.Raw("SELECT ticket_watermark FROM analytics_state WHERE id = 1").Scan(&state).Error; err != nil {
 		return 0, fmt.Errorf("read rollup state: %w", err)
 	}
-	since := state.TicketWatermark.Add(-refreshOverlap)
-	var tickets []struct {
-		ID        string
-		UpdatedAt time.Time
+	watermark := state.TicketWatermark
+	afterAt, afterID := watermark.Add(-refreshOverlap), ""
+	recomputed := 0
+	for {
+		var changed []struct {
+			ID        string
+			UpdatedAt time.Time
+		}
+		err := db.Raw(`
+SELECT id, updated_at FROM (
+	SELECT id, updated_at FROM tickets
+	UNION ALL SELECT ticket_id, updated_at FROM ticket_sla
+) c WHERE (updated_at, id) > (?, ?) ORDER BY updated_at, id LIMIT ?`,
+			afterAt, afterID, r.RefreshBatch).Scan(&changed).Error
+		if err != nil {
+			return recomputed, fmt.Errorf("list changed tickets: %w", err)
+		}
+		if len(changed) == 0 {
+			return recomputed, nil
+		}
+		ids := make([]string, len(changed))
+		for i, c := range changed {
+			ids[i] = c.ID
+		}
+		n, err := r.recomputeTicketHours(ctx, ids)
+		recomputed += n
+		if err != nil {
+			return recomputed, err
+		}
+
+		last := changed[len(changed)-1]
+		if last.UpdatedAt.After(watermark) {
+			if err := db.Exec("UPDATE analytics_state SET ticket_watermark = ? WHERE id = 1", last.UpdatedAt).Error; err != nil {
+				return recomputed, fmt.Errorf("advance rollup watermark: %w", err)
+			}
+			watermark = last.UpdatedAt
+		}
+		if len(changed) < r.RefreshBatch {
+			return recomputed, nil
+		}
+		afterAt, afterID = last.UpdatedAt, last.ID
 	}
-	err := db.Raw(`SELECT id, updated_at FROM tickets WHERE updated_at > ? ORDER BY updated_at, id LIMIT ?`,
-		since, r.RefreshBatch).Scan(&tickets).Error
-	if err != nil {
-		return 0, fmt.Errorf("list changed tickets: %w", err)
-	}
-	if len(tickets) == 0 {
-		return 0, nil
-	}
-	ids := make([]string, len(tickets))
-	for i, t := range tickets {
-		ids[i] = t.ID
-	}
+}
+
+// recomputeTicketHours recomputes every hour in which one of the tickets
+// ids has a fact, and returns how many hours it recomputed.
+func (r *Rollup) recomputeTicketHours(ctx context.Context, ids []string) (int, error) {
 	var hours []time.Time
-	err = db.Raw(`
+	err := r.db.WithContext(ctx).Raw(`
 SELECT DISTINCT date_trunc('hour', x, 'UTC') FROM (
 	SELECT created_at AS x FROM tickets WHERE id IN @ids
 	UNION ALL SELECT created_at FROM ticket_changes WHERE ticket_id IN @ids
@@ -384,15 +417,9 @@ SELECT DISTINCT date_trunc('hour', x, 'UTC') FROM (
 	if err != nil {
 		return 0, fmt.Errorf("list touched hours: %w", err)
 	}
-	for _, h := range hours {
+	for i, h := range hours {
 		if err := r.RecomputeRange(ctx, h, h.Add(time.Hour)); err != nil {
-			return 0, err
-		}
-	}
-	last := tickets[len(tickets)-1].UpdatedAt
-	if last.After(state.TicketWatermark) {
-		if err := db.Exec("UPDATE analytics_state SET ticket_watermark = ? WHERE id = 1", last).Error; err != nil {
-			return 0, fmt.Errorf("advance rollup watermark: %w", err)
+			return i, err
 		}
 	}
 	return len(hours), nil

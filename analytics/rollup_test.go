@@ -107,3 +107,66 @@ func TestBin(t *testing.T) {
 	require.Equal(t, 5, analytics.Bin(2))
 	require.Equal(t, analytics.Bins-1, analytics.Bin(1e12))
 }
+
+// insertTicket writes a ticket of account acc created at created and
+// updated at updated.
+func insertTicket(t *testing.T, db *gorm.DB, id, acc string, created, updated time.Time) {
+	t.Helper()
+	require.NoError(t, db.Exec(`INSERT INTO tickets (id, title, status, priority, source, account_id, created_at, updated_at)
+		VALUES (?, 't', 'open', 'low', 'web', ?, ?, ?)`, id, acc, created, updated).Error)
+}
+
+func TestRefreshPagesSharedTimestamp(t *testing.T) {
+	// Its own database, because the refresh watermark is global.
+	db := testenv.DB(t, "analytics_refresh")
+	at := time.Date(2026, 5, 4, 10, 30, 0, 0, time.UTC)
+	acc := "acc_burst"
+	require.NoError(t, db.Exec(`INSERT INTO accounts (id, name, created_at, updated_at) VALUES (?, 'B', ?, ?)`, acc, at, at).Error)
+	// More tickets share one updated_at than one page holds, as after an
+	// import or a burst of writes, and each was created in its own hour.
+	for i, id := range []string{"tkt_burst_1", "tkt_burst_2", "tkt_burst_3"} {
+		insertTicket(t, db, id, acc, at.Add(-time.Duration(i+1)*time.Hour), at)
+	}
+
+	rollup := analytics.NewRollup(db, testenv.Logger(t), func() time.Time { return at })
+	rollup.RefreshBatch = 2
+	_, err := rollup.Refresh(t.Context())
+	require.NoError(t, err)
+
+	created := 0
+	for _, r := range snapshot(t, db, acc) {
+		created += r.Created
+	}
+	require.Equal(t, 3, created, "a ticket beyond the first page was never rolled up")
+}
+
+func TestRefreshSeesSLAChanges(t *testing.T) {
+	// Its own database, because the refresh watermark is global.
+	db := testenv.DB(t, "analytics_sla_refresh")
+	created := time.Date(2026, 4, 20, 8, 0, 0, 0, time.UTC)
+	now := created.Add(10 * 24 * time.Hour)
+	acc := "acc_sla_late"
+	require.NoError(t, db.Exec(`INSERT INTO accounts (id, name, created_at, updated_at) VALUES (?, 'S', ?, ?)`, acc, created, created).Error)
+	insertTicket(t, db, "tkt_sla_late", acc, created, created)
+	// A later change elsewhere moves the watermark past this ticket.
+	insertTicket(t, db, "tkt_sla_other", acc, now, now)
+	rollup := analytics.NewRollup(db, testenv.Logger(t), func() time.Time { return now })
+	_, err := rollup.Refresh(t.Context())
+	require.NoError(t, err)
+
+	// The SLA engine marks an old breach without touching the ticket, as a
+	// policy change or a late sweep does.
+	var policy string
+	require.NoError(t, db.Raw("SELECT id FROM sla_policies WHERE is_default").Scan(&policy).Error)
+	breached := created.Add(2 * time.Hour)
+	require.NoError(t, db.Exec(`INSERT INTO ticket_sla (ticket_id, metric, policy_id, target_minutes, state, due_at, breached_at, updated_at)
+		VALUES ('tkt_sla_late', 'resolution', ?, 120, 'breached', ?, ?, ?)`, policy, breached, breached, now.Add(time.Hour)).Error)
+	_, err = rollup.Refresh(t.Context())
+	require.NoError(t, err)
+
+	got := 0
+	for _, r := range snapshot(t, db, acc) {
+		got += r.ResBreached
+	}
+	require.Equal(t, 1, got, "the rollup missed a breach the ticket row does not show")
+}
