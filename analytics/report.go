@@ -124,15 +124,21 @@ func groupKey(r Row) [4]string {
 	return [4]string{r.Bucket.UTC().String(), r.Source, r.Priority, r.AgentID}
 }
 
-// UpdatedAt returns when a refresh or reconciliation last rewrote the
-// rollup, or the zero time if none has run.
-func (r *Reports) UpdatedAt(ctx context.Context) (time.Time, error) {
-	var t sql.NullTime
-	err := r.db.WithContext(ctx).Raw("SELECT updated_at FROM analytics_state WHERE id = 1").Row().Scan(&t)
+// Freshness returns when a refresh or reconciliation last rewrote the
+// rollup, and the time before which every ticket and SLA change is in it:
+// the refresh watermark less its overlap. Either is the zero time before
+// the first run.
+func (r *Reports) Freshness(ctx context.Context) (updated, complete time.Time, err error) {
+	var u sql.NullTime
+	var w time.Time
+	err = r.db.WithContext(ctx).Raw("SELECT updated_at, ticket_watermark FROM analytics_state WHERE id = 1").Row().Scan(&u, &w)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("read rollup state: %w", err)
+		return time.Time{}, time.Time{}, fmt.Errorf("read rollup state: %w", err)
 	}
-	return t.Time.UTC(), nil
+	if w.Year() > 1970 {
+		complete = w.Add(-refreshOverlap).UTC()
+	}
+	return u.Time.UTC(), complete, nil
 }
 
 // Durations is a duration distribution estimated from a histogram.

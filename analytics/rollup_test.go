@@ -138,6 +138,10 @@ func TestRefreshPagesSharedTimestamp(t *testing.T) {
 		created += r.Created
 	}
 	require.Equal(t, 3, created, "a ticket beyond the first page was never rolled up")
+
+	_, complete, err := analytics.NewReports(db).Freshness(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, at.Add(-5*time.Second), complete, "the rollup is complete up to the watermark less the overlap")
 }
 
 func TestRefreshSeesSLAChanges(t *testing.T) {

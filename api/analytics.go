@@ -59,7 +59,8 @@ type AnalyticsMeta struct {
 	From            time.Time  `json:"from"`
 	To              time.Time  `json:"to"`
 	TZ              string     `json:"tz"`
-	RollupUpdatedAt *time.Time `json:"rollupUpdatedAt" doc:"When the rollup was last rewritten, or null before its first run. Changes to tickets after this time may be missing."`
+	RollupUpdatedAt *time.Time `json:"rollupUpdatedAt" doc:"When the rollup was last rewritten, or null before its first run."`
+	CompleteBefore  *time.Time `json:"completeBefore" doc:"Every ticket and SLA change made before this time is in the rollup, or null before its first refresh. A write that committed more than 5 seconds after its timestamp may be missing until the next reconciliation."`
 }
 
 // OverviewOutput is the response of analytics-overview.
@@ -123,7 +124,7 @@ const analyticsDefinitions = "\n\nDefinitions, shared by every analytics report:
 	"for the same range and filters.\n" +
 	"- The reports read the rollup, which lags ticket changes by up to `OUTPOST_ANALYTICS_REFRESH_INTERVAL` " +
 	"(10 s by default); SLA breaches marked by the sweep show after the next reconciliation " +
-	"(`OUTPOST_ANALYTICS_RECONCILE_INTERVAL`, 10 min). `rollupUpdatedAt` says when it was last rewritten."
+	"(`OUTPOST_ANALYTICS_RECONCILE_INTERVAL`, 10 min). `rollupUpdatedAt` says when it was last rewritten, and `completeBefore` the time before which every change is in it."
 
 func registerAnalytics(api huma.API, h *handlers) {
 	tags := []string{"Analytics"}
@@ -176,12 +177,15 @@ func registerAnalytics(api huma.API, h *handlers) {
 
 func (h *handlers) analyticsMeta(ctx context.Context, p AnalyticsParams) (AnalyticsMeta, error) {
 	m := AnalyticsMeta{From: p.From.UTC(), To: p.To.UTC(), TZ: p.TZ}
-	t, err := h.deps.Analytics.UpdatedAt(ctx)
+	updated, complete, err := h.deps.Analytics.Freshness(ctx)
 	if err != nil {
 		return m, err
 	}
-	if !t.IsZero() {
-		m.RollupUpdatedAt = &t
+	if !updated.IsZero() {
+		m.RollupUpdatedAt = &updated
+	}
+	if !complete.IsZero() {
+		m.CompleteBefore = &complete
 	}
 	return m, nil
 }
