@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lib/pq"
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
@@ -85,7 +84,7 @@ func (s *Service) CreateTicket(ctx context.Context, in NewTicket, actor string) 
 		Priority:    in.Priority,
 		Source:      in.Source,
 		AccountID:   in.AccountID,
-		Tags:        normalizeTags(in.Tags),
+		Tags:        models.UniqueTrimmed(in.Tags),
 		Requester:   in.Requester,
 		CreatedAt:   now,
 		UpdatedAt:   now,
@@ -179,7 +178,7 @@ func applyTicketPatch(tx *gorm.DB, t *models.Ticket, p TicketPatch, now time.Tim
 		t.Priority = p.Priority.Value
 	}
 	if p.Tags.Set {
-		tags := normalizeTags(p.Tags.Value)
+		tags := models.UniqueTrimmed(p.Tags.Value)
 		if !slices.Equal(tags, t.Tags) {
 			record("tags", t.Tags, tags)
 			t.Tags = tags
@@ -364,19 +363,6 @@ func insertChange(tx *gorm.DB, ticketID, actor string, changes map[string]models
 		return fmt.Errorf("insert ticket change: %w", err)
 	}
 	return nil
-}
-
-// normalizeTags trims tags and drops empty and repeated ones, keeping the
-// first occurrence's position.
-func normalizeTags(tags []string) pq.StringArray {
-	out := pq.StringArray{}
-	for _, tag := range tags {
-		tag = strings.TrimSpace(tag)
-		if tag != "" && !slices.Contains(out, tag) {
-			out = append(out, tag)
-		}
-	}
-	return out
 }
 
 func equalPtr(a, b *string) bool {

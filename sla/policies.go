@@ -56,7 +56,7 @@ func (e *Engine) CreatePolicy(ctx context.Context, in NewPolicy) (models.SLAPoli
 		Name:              in.Name,
 		IsDefault:         in.IsDefault,
 		Tier:              strings.TrimSpace(in.Tier),
-		AccountIDs:        normalizeIDs(in.AccountIDs),
+		AccountIDs:        models.UniqueTrimmed(in.AccountIDs),
 		WarnBeforeMinutes: in.WarnBeforeMinutes,
 		FirstResponse:     in.FirstResponse,
 		Resolution:        in.Resolution,
@@ -307,7 +307,7 @@ func applyPolicyPatch(p *models.SLAPolicy, patch PolicyPatch) bool {
 		p.Tier, changed = strings.TrimSpace(patch.Tier.Value), true
 	}
 	if patch.AccountIDs.Set {
-		ids := normalizeIDs(patch.AccountIDs.Value)
+		ids := models.UniqueTrimmed(patch.AccountIDs.Value)
 		if !slices.Equal(ids, p.AccountIDs) {
 			p.AccountIDs, changed = ids, true
 		}
@@ -416,18 +416,6 @@ func validateTargets(field string, t models.SLATargets, businessHoursID *string)
 		}
 	}
 	return nil
-}
-
-// normalizeIDs trims ids and drops empty and repeated ones.
-func normalizeIDs(ids []string) pq.StringArray {
-	out := pq.StringArray{}
-	for _, id := range ids {
-		id = strings.TrimSpace(id)
-		if id != "" && !slices.Contains(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 func equalPtr[T comparable](a, b *T) bool {
