@@ -52,7 +52,7 @@ type Deps struct {
 	// header off.
 	Idempotency *idempotency.Store
 	SLA         *sla.Engine
-	// Analytics answers the analytics reports; nil leaves them out.
+	// Analytics computes the analytics reports; nil leaves them out.
 	Analytics *analytics.Reports
 	// Ready reports whether the database and the queue are reachable.
 	Ready  func(ctx context.Context) error
@@ -71,7 +71,7 @@ func NewHandler(deps Deps) http.Handler {
 func init() {
 	// huma marks every array nullable in the schema by default, but the
 	// API rejects null arrays in requests and never sends them, so the
-	// document says so for generated clients.
+	// document states it for generated clients.
 	huma.DefaultArrayNullable = false
 }
 
@@ -199,7 +199,7 @@ func (h *handlers) problem(ctx context.Context, err error) error {
 	case errors.As(err, &nf):
 		return huma.Error404NotFound(nf.Error())
 	case errors.Is(err, context.Canceled):
-		// The client went away; nobody reads this response.
+		// The client disconnected, so the response is never read.
 		return huma.NewError(499, "request canceled")
 	}
 	h.deps.Logger.ErrorContext(ctx, "request failed",

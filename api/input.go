@@ -32,7 +32,7 @@ func withInputChecks(next http.Handler) http.Handler {
 				writeInputProblem(w, "body", "the request body could not be read")
 				return
 			}
-			// Bodies over the limit go on to huma, which answers 413.
+			// Bodies over the limit go on to huma, which returns 413.
 			r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(raw), r.Body))
 			if len(raw) <= maxBodyBytes {
 				if loc, msg, bad := checkBody(raw); bad {

@@ -192,8 +192,8 @@ type ReplayOutput struct {
 	}
 }
 
-// defaultRotationGrace is how long a replaced secret keeps signing when the
-// request does not say.
+// defaultRotationGrace is the signing period of a replaced secret when the
+// request sets none.
 const defaultRotationGrace = 24 * time.Hour
 
 func registerWebhookOperations(api huma.API, h *handlers) {

@@ -61,7 +61,7 @@ func Open(ctx context.Context, dsn string, log *slog.Logger) (*gorm.DB, error) {
 }
 
 // quietLogger leaves out the errors that the domain code expects and turns
-// into 409 or 422 answers: unique and foreign-key violations.
+// into 409 or 422 responses: unique and foreign-key violations.
 type quietLogger struct {
 	logger.Interface
 }

@@ -228,7 +228,7 @@ func TestConcurrentUpdatesKeepEveryChange(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	// The row lock serializes the updates, so each one sees the previous
+	// The row lock serializes the updates, so each one reads the previous
 	// title and records a change.
 	var changes int64
 	require.NoError(t, f.db.Model(&models.TicketChange{}).Where("ticket_id = ?", tk.ID).Count(&changes).Error)

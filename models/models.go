@@ -19,7 +19,7 @@ const (
 	StatusClosed   Status = "closed"
 )
 
-// Priority is how urgent a ticket is.
+// Priority is the urgency of a ticket.
 type Priority string
 
 // Ticket priorities, from least to most urgent.

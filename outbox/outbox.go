@@ -82,8 +82,8 @@ type Dispatcher struct {
 	// the API response by at most this long. The relay sends what it skips.
 	Timeout time.Duration
 
-	// RelayMinAge is how old an undispatched event must be before the relay
-	// takes it, which leaves the API's own dispatch time to finish first.
+	// RelayMinAge is the minimum age of an undispatched event that the relay
+	// takes, which leaves the API's own dispatch time to finish first.
 	RelayMinAge time.Duration
 
 	// RelayBatch is the number of events the relay locks per transaction.
@@ -129,8 +129,8 @@ func (d *Dispatcher) Dispatch(ctx context.Context, events ...models.Event) {
 		sent = append(sent, evt.ID)
 	}
 
-	// The enqueue deadline may have run out; marking what was sent gets a
-	// deadline of its own, so that the relay does not send it again.
+	// The enqueue deadline may have run out, so marking what was sent gets a
+	// deadline of its own. Otherwise the relay would send it again.
 	markCtx, cancelMark := context.WithTimeout(base, d.Timeout)
 	defer cancelMark()
 	if err := d.markDispatched(d.db.WithContext(markCtx), sent); err != nil {

@@ -85,8 +85,8 @@ func New(p Params, keys map[string]string, defaultSort string) (*Query, error) {
 	return q, nil
 }
 
-// Apply adds the keyset condition, the order and the limit to db. It asks
-// for one row more than the page size, so that Page can tell whether a next
+// Apply adds the keyset condition, the order and the limit to db. It requests
+// one row more than the page size, so that Page can tell whether a next
 // page exists.
 func (q *Query) Apply(db *gorm.DB, table string) *gorm.DB {
 	col := table + "." + q.column
@@ -138,7 +138,7 @@ func decode(s string) (cursor, error) {
 	// PostgreSQL rejects NUL characters and invalid UTF-8 in text values.
 	for _, s := range []string{c.ID, c.Sort} {
 		if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-			return cursor{}, fmt.Errorf("cursor holds invalid text")
+			return cursor{}, fmt.Errorf("cursor contains invalid text")
 		}
 	}
 	return c, nil

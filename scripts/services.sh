@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts the local PostgreSQL and Redis that Outpost and its tests use, unless
-# they already answer on 127.0.0.1:5432 and 127.0.0.1:6379. It uses the
+# they already respond on 127.0.0.1:5432 and 127.0.0.1:6379. It uses the
 # Debian packages' commands, as on the development and CI machines.
 set -euo pipefail
 

@@ -146,7 +146,7 @@ func (e *Engine) markWarnings(ctx context.Context, query string, args map[string
 }
 
 // markAndEmit runs query, which marks rows and returns them, and appends
-// the event for each row with appendEvent, all in one transaction; it then
+// the event for each row with appendEvent, all in one transaction. It then
 // dispatches the events.
 func markAndEmit[R any](ctx context.Context, e *Engine, what, query string, args map[string]any,
 	appendEvent func(*gorm.DB, time.Time, R) (models.Event, error)) (int, error) {

@@ -32,8 +32,8 @@ type Config struct {
 	// worker. Default 4.
 	MaxInFlightPerEndpoint int
 
-	// MaxRetryAfter bounds the delay a 429 or 503 answer can ask for with
-	// Retry-After. Default 6h.
+	// MaxRetryAfter is the upper bound of a delay requested by a 429 or 503
+	// response with Retry-After. Default 6h.
 	MaxRetryAfter time.Duration
 
 	// DisableAfter is how long an endpoint may fail without a single success

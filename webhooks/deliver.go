@@ -165,7 +165,7 @@ func (d *Deliverer) Fanout(ctx context.Context, eventID string) error {
 
 // deliveryMaxRetry is asynq's retry limit for a delivery task. Attempts
 // are counted in PostgreSQL, so this only stops a task that keeps failing
-// before it can attempt, such as while the database is down; asynq's
+// before it can attempt, such as while the database is down. asynq's
 // growing backoff spreads 100 retries over weeks.
 const deliveryMaxRetry = 100
 
@@ -318,7 +318,7 @@ func (d *Deliverer) acquireSlot(ctx context.Context, endpointID, deliveryID stri
 	}
 }
 
-// outcome is what one attempt leads to.
+// outcome is the result of one attempt under the retry policy.
 type outcome struct {
 	status        models.DeliveryStatus
 	delay         time.Duration // before the next attempt, when status is pending

@@ -29,7 +29,7 @@ func (e *RetryError) Error() string {
 // Unwrap returns the failure that caused the retry.
 func (e *RetryError) Unwrap() error { return e.Err }
 
-// RetryDelay returns the delay a RetryError in err's chain asks for.
+// RetryDelay returns the delay of a RetryError in err's chain.
 func RetryDelay(err error) (time.Duration, bool) {
 	var re *RetryError
 	if errors.As(err, &re) {

@@ -93,8 +93,8 @@ func (d *Deliverer) record(ctx context.Context, dlv *models.WebhookDelivery, ep 
 			return fmt.Errorf("update delivery: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
-			// Another run of the task finished the delivery first; its
-			// outcome stands, and this attempt stays in the log only.
+			// Another run of the task finished the delivery first. Its
+			// outcome is kept, and this attempt is only logged.
 			return nil
 		}
 		return updateHealth(tx, ep.ID, out, now)
@@ -102,7 +102,7 @@ func (d *Deliverer) record(ctx context.Context, dlv *models.WebhookDelivery, ep 
 }
 
 // updateHealth counts an endpoint's consecutive failures, resets them on
-// success, and disables the endpoint when out says so.
+// success, and disables the endpoint when out carries a disable reason.
 func updateHealth(tx *gorm.DB, endpointID string, out outcome, now time.Time) error {
 	q := tx.Model(&models.WebhookEndpoint{}).Where("id = ?", endpointID)
 	var err error

@@ -259,7 +259,7 @@ func (a *app) serveHTTP(ctx context.Context, ln net.Listener, handler http.Handl
 	return nil
 }
 
-// ready reports whether PostgreSQL and Redis answer. Its errors name the
+// ready reports whether PostgreSQL and Redis respond. Its errors name the
 // unreachable store without connection details.
 func (a *app) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)

@@ -43,8 +43,8 @@ type Config struct {
 	RateLimitPerMinute int // OUTPOST_RATE_LIMIT_PER_MINUTE
 	RateLimitBurst     int // OUTPOST_RATE_LIMIT_BURST
 
-	// MetricsAddr is where the worker and the scheduler serve /metrics;
-	// empty turns that server off. The API always serves /metrics on its
+	// MetricsAddr is the listen address of the worker's and the scheduler's
+	// /metrics server; empty turns that server off. The API always serves /metrics on its
 	// own address.
 	MetricsAddr string // OUTPOST_METRICS_ADDR
 }

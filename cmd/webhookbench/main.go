@@ -3,7 +3,7 @@
 //  1. the raw asynq rate: no-op tasks per second through a server with the
 //     worker's concurrency;
 //  2. Outpost's delivery rate: signed deliveries per second to a local
-//     receiver that answers 200 at once;
+//     receiver that returns 200 at once;
 //  3. end-to-end latency, from an event's commit to its arrival at the
 //     receiver, at a fixed moderate rate;
 //  4. the same latency with a second endpoint added that never answers.
