@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -78,10 +79,20 @@ var operationRoles = map[string][]models.Role{
 	"revoke-api-key": adminRole,
 
 	"list-audit-log": adminRole,
+
+	"get-current-session": anyRole,
+	"sign-out":            anyRole,
+	"change-own-password": anyRole,
+	"set-agent-password":  adminRole,
 }
 
+// sessionOnlyMetadata marks an operation in huma.Operation.Metadata that
+// only agents signed in with a session may call, because it acts on the
+// session or on the agent's own account.
+const sessionOnlyMetadata = "outpost.sessionOnly"
+
 // authorize returns middleware that lets a request through only when the
-// role of its API key is in operationRoles for the operation. It runs after
+// caller's role is in operationRoles for the operation. It runs after
 // authenticate, and rejects with 403 any secured operation without a rule.
 func authorize(api huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
@@ -90,11 +101,16 @@ func authorize(api huma.API) func(huma.Context, func(huma.Context)) {
 			next(ctx)
 			return
 		}
-		key, ok := ctx.Context().Value(apiKeyContextKey{}).(models.APIKey)
+		c, ok := callerFrom(ctx.Context())
 		if !ok {
-			// authenticate stores the key before it calls next, so this
-			// is a wiring error; fail closed.
-			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the request has no authenticated API key")
+			// authenticate stores the caller before it calls next, so
+			// this is a wiring error; fail closed.
+			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the request is not authenticated")
+			return
+		}
+		if op.Metadata[sessionOnlyMetadata] == true && c.Session == nil {
+			_ = huma.WriteErr(api, ctx, http.StatusForbidden,
+				fmt.Sprintf("%s is for agents signed in to the dashboard; API keys cannot call it", op.OperationID))
 			return
 		}
 		allowed, ok := operationRoles[op.OperationID]
@@ -103,14 +119,12 @@ func authorize(api huma.API) func(huma.Context, func(huma.Context)) {
 				fmt.Sprintf("operation %s has no access rule, so no role may call it", op.OperationID))
 			return
 		}
-		for _, role := range allowed {
-			if role == key.Role {
-				next(ctx)
-				return
-			}
+		if slices.Contains(allowed, c.Role) {
+			next(ctx)
+			return
 		}
 		_ = huma.WriteErr(api, ctx, http.StatusForbidden,
-			fmt.Sprintf("%s needs role %s; this API key has role %s", op.OperationID, joinRoles(allowed), key.Role))
+			fmt.Sprintf("%s needs role %s; %s has role %s", op.OperationID, joinRoles(allowed), c.describe(), c.Role))
 	}
 }
 

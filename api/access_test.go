@@ -26,15 +26,17 @@ func (s *server) roleAuth(t *testing.T, role models.Role) string {
 }
 
 // TestRolesOnEveryOperation calls every secured operation of the OpenAPI
-// document with a key of every role. An operation added without an access
-// rule fails here.
+// document with a key of every role and as a signed-in agent of every
+// role. An operation added without an access rule fails here.
 func TestRolesOnEveryOperation(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	table := api.OperationRoles()
-	auth := map[models.Role]string{}
+	keys := map[models.Role]string{}
+	sessions := map[models.Role]session{}
 	for _, role := range models.Roles {
-		auth[role] = s.roleAuth(t, role)
+		keys[role] = s.roleAuth(t, role)
+		sessions[role] = s.signIn(t, s.createAgentWithPassword(t, role))
 	}
 
 	var walked []string
@@ -46,17 +48,35 @@ func TestRolesOnEveryOperation(t *testing.T) {
 		t.Run(op.OperationID, func(t *testing.T) {
 			allowed, ok := table[op.OperationID]
 			require.True(t, ok, "%s %s has no entry in the access table (api/access.go)", op.Method, op.Path)
+			sessionOnly := strings.HasPrefix(op.Path, "/api/auth/")
 			path := pathParam.ReplaceAllString(op.Path, "unknown")
 			for _, role := range models.Roles {
-				rec := s.api.Do(op.Method, path, auth[role])
+				rec := s.api.Do(op.Method, path, keys[role])
+				switch {
+				case sessionOnly:
+					p := requireProblem(t, rec, http.StatusForbidden)
+					require.Contains(t, p.Detail, "API keys cannot call it", "role %s", role)
+				case slices.Contains(allowed, role):
+					require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, rec.Code,
+						"API key of role %s; body: %s", role, rec.Body)
+				default:
+					p := requireProblem(t, rec, http.StatusForbidden)
+					require.Contains(t, p.Detail, "needs role "+strings.Join(roleNames(allowed), " or "), "role %s", role)
+					require.Contains(t, p.Detail, "this API key has role "+string(role))
+				}
+
+				sess := sessions[role]
+				rec = s.api.Do(op.Method, path, sess.cookie, sess.csrf)
 				if slices.Contains(allowed, role) {
 					require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, rec.Code,
-						"role %s; body: %s", role, rec.Body)
-					continue
+						"session of role %s; body: %s", role, rec.Body)
+				} else {
+					p := requireProblem(t, rec, http.StatusForbidden)
+					require.Contains(t, p.Detail, "your agent account has role "+string(role))
 				}
-				p := requireProblem(t, rec, http.StatusForbidden)
-				require.Contains(t, p.Detail, "needs role "+strings.Join(roleNames(allowed), " or "), "role %s", role)
-				require.Contains(t, p.Detail, "this API key has role "+string(role))
+				if op.OperationID == "sign-out" {
+					sessions[role] = s.signIn(t, sess.email)
+				}
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/outposthq/outpost/auth"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/paging"
@@ -14,8 +15,10 @@ import (
 // CreateAgentInput is the request of create-agent.
 type CreateAgentInput struct {
 	Body struct {
-		Name  string `json:"name" minLength:"1" maxLength:"200" example:"Dana Reyes"`
-		Email string `json:"email" format:"email" maxLength:"320" example:"dana@support.example" doc:"Unique across agents, ignoring case."`
+		Name     string      `json:"name" minLength:"1" maxLength:"200" example:"Dana Reyes"`
+		Email    string      `json:"email" format:"email" maxLength:"320" example:"dana@support.example" doc:"Unique across agents, ignoring case."`
+		Role     models.Role `json:"role,omitempty" enum:"admin,agent,viewer" default:"agent" doc:"What the agent may do when signed in."`
+		Password string      `json:"password,omitempty" maxLength:"1024" writeOnly:"true" doc:"Password with which the agent signs in, at least 12 characters; omit to create an agent who cannot sign in until a password is set."`
 	}
 }
 
@@ -23,9 +26,10 @@ type CreateAgentInput struct {
 type UpdateAgentInput struct {
 	ID   string `path:"id" doc:"Agent ID."`
 	Body struct {
-		Name   Optional[string] `json:"name,omitempty" minLength:"1" maxLength:"200"`
-		Email  Optional[string] `json:"email,omitempty" format:"email" maxLength:"320"`
-		Active Optional[bool]   `json:"active,omitempty" doc:"false deactivates the agent; their tickets stay assigned."`
+		Name   Optional[string]      `json:"name,omitempty" minLength:"1" maxLength:"200"`
+		Email  Optional[string]      `json:"email,omitempty" format:"email" maxLength:"320"`
+		Active Optional[bool]        `json:"active,omitempty" doc:"false deactivates the agent and ends their sessions; their tickets stay assigned."`
+		Role   Optional[models.Role] `json:"role,omitempty" enum:"admin,agent,viewer" doc:"Applies from the agent's next request."`
 	}
 }
 
@@ -76,7 +80,15 @@ func registerAgents(api huma.API, h *handlers) {
 }
 
 func (h *handlers) createAgent(ctx context.Context, in *CreateAgentInput) (*BodyOutput[models.Agent], error) {
-	agent, err := h.deps.Helpdesk.CreateAgent(ctx, helpdesk.NewAgent{Name: in.Body.Name, Email: in.Body.Email})
+	spec := helpdesk.NewAgent{Name: in.Body.Name, Email: in.Body.Email, Role: in.Body.Role}
+	if in.Body.Password != "" {
+		if err := auth.ValidatePassword("body.password", in.Body.Password); err != nil {
+			return nil, h.problem(ctx, err)
+		}
+		hash := auth.HashPassword(in.Body.Password)
+		spec.PasswordHash = &hash
+	}
+	agent, err := h.deps.Helpdesk.CreateAgent(ctx, spec)
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
@@ -102,7 +114,7 @@ func (h *handlers) getAgent(ctx context.Context, in *IDInput) (*BodyOutput[model
 func (h *handlers) updateAgent(ctx context.Context, in *UpdateAgentInput) (*BodyOutput[models.Agent], error) {
 	b := in.Body
 	agent, err := h.deps.Helpdesk.UpdateAgent(ctx, in.ID, helpdesk.AgentPatch{
-		Name: b.Name.Field(), Email: b.Email.Field(), Active: b.Active.Field(),
+		Name: b.Name.Field(), Email: b.Email.Field(), Active: b.Active.Field(), Role: b.Role.Field(),
 	})
 	if err != nil {
 		return nil, h.problem(ctx, err)

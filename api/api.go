@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,9 +20,9 @@ import (
 	"github.com/outposthq/outpost/analytics"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/audit"
+	"github.com/outposthq/outpost/auth"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
-	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/webhooks"
 )
@@ -29,9 +30,12 @@ import (
 // Version is the API version in the OpenAPI document.
 const Version = "1.0.0"
 
-// securityScheme is the name of the bearer API-key scheme in the OpenAPI
-// document.
-const securityScheme = "apiKey"
+// Names of the security schemes in the OpenAPI document: a bearer API key,
+// or the session cookie of a signed-in agent.
+const (
+	securityScheme = "apiKey"
+	sessionScheme  = "session"
+)
 
 // maxBodyBytes limits request bodies; larger ones get 413.
 const maxBodyBytes = 1 << 20
@@ -43,6 +47,24 @@ type Deps struct {
 	// Deliveries redelivers, replays and sends test deliveries.
 	Deliveries *webhooks.Deliverer
 	Keys       *apikeys.Keys
+	// Sessions signs agents in to the dashboard; nil turns sign-in and
+	// session cookies off.
+	Sessions *auth.Sessions
+	// Throttle slows repeated sign-in attempts; nil turns it off.
+	Throttle *auth.Throttle
+	// InsecureCookies drops the Secure attribute of the session cookie,
+	// for local HTTP without TLS.
+	InsecureCookies bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client address of a sign-in.
+	TrustedProxies []netip.Prefix
+	// TrustedOrigins are other origins, such as https://support.example,
+	// whose pages may send state-changing requests with the session
+	// cookie.
+	TrustedOrigins []string
+	// Monitoring, when set, is the queue UI served at /monitoring/ to
+	// admins signed in with a session.
+	Monitoring http.Handler
 	// Audit records configuration changes and serves the audit log; nil
 	// turns both off.
 	Audit *audit.Log
@@ -60,12 +82,20 @@ type Deps struct {
 }
 
 // NewHandler returns the HTTP handler of the whole API: the operations under
-// /api, health checks, the OpenAPI document and the docs page.
-func NewHandler(deps Deps) http.Handler {
+// /api, health checks, the OpenAPI document, the docs page, the sign-in page
+// and the queue UI. It fails only on a malformed trusted origin.
+func NewHandler(deps Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	api := humago.New(mux, Config())
 	Register(api, deps)
-	return withRequestLog(withInputChecks(mux), deps.Logger)
+	if deps.Sessions != nil {
+		registerPages(mux, deps)
+	}
+	handler, err := withCrossOriginCheck(mux, deps.TrustedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("trusted origins: %w", err)
+	}
+	return withRequestLog(withInputChecks(handler), deps.Logger), nil
 }
 
 func init() {
@@ -80,13 +110,22 @@ func init() {
 func Config() huma.Config {
 	cfg := huma.DefaultConfig("Outpost API", Version)
 	cfg.Info.Description = "Outpost is the backend of a customer-support platform: tickets, " +
-		"accounts, agents and signed webhooks. Authenticate every /api request with " +
-		"`Authorization: Bearer <API key>`; create a key with `outpost apikey create --name NAME`."
+		"accounts, agents and signed webhooks. Integrations authenticate every /api request with " +
+		"`Authorization: Bearer <API key>`; create a key with `outpost apikey create --name NAME`. " +
+		"Agents sign in with `POST /api/auth/login`, which sets a session cookie; requests that change " +
+		"data with that cookie must also send the session's CSRF token in the `X-CSRF-Token` header."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		securityScheme: {
 			Type:        "http",
 			Scheme:      "bearer",
-			Description: "An API key created with `outpost apikey create`.",
+			Description: "An API key created with `outpost apikey create` or `POST /api/api-keys`.",
+		},
+		sessionScheme: {
+			Type: "apiKey",
+			In:   "cookie",
+			Name: SessionCookie,
+			Description: "The session cookie set by `POST /api/auth/login`. Requests that change data " +
+				"must also send the `csrfToken` of the session in the `X-CSRF-Token` header.",
 		},
 	}
 	cfg.Transformers = append(cfg.Transformers, tidyValidationErrors)
@@ -95,7 +134,7 @@ func Config() huma.Config {
 
 // tidyValidationErrors sets the location of each missing-property error
 // to the property, such as body.title, in place of the object that lacks
-// it, and shortens long echoed values. huma v2.37 reports the object, as JSON Schema validators do, and names
+// it, shortens long echoed values and drops echoed passwords. huma v2.37 reports the object, as JSON Schema validators do, and names
 // the property only in the message.
 func tidyValidationErrors(_ huma.Context, _ string, v any) (any, error) {
 	model, ok := v.(*huma.ErrorModel)
@@ -105,6 +144,9 @@ func tidyValidationErrors(_ huma.Context, _ string, v any) (any, error) {
 	prefix, suffix, _ := strings.Cut(validation.MsgExpectedRequiredProperty, "%s")
 	for _, detail := range model.Errors {
 		detail.Value = shortValue(detail.Value)
+		if secretField(detail.Location) {
+			detail.Value = nil
+		}
 		name, ok := strings.CutPrefix(detail.Message, prefix)
 		if !ok {
 			continue
@@ -115,6 +157,12 @@ func tidyValidationErrors(_ huma.Context, _ string, v any) (any, error) {
 		}
 	}
 	return model, nil
+}
+
+// secretField reports whether the value at location is a password, which
+// an error must never echo.
+func secretField(location string) bool {
+	return strings.HasSuffix(strings.ToLower(location), "password")
 }
 
 // maxEchoedValue is the longest string value an error echoes back.
@@ -138,7 +186,7 @@ func shortValue(v any) any {
 
 // Register adds every operation to api.
 func Register(api huma.API, deps Deps) {
-	api.UseMiddleware(authenticate(api, deps.Keys, deps.Logger))
+	api.UseMiddleware(authenticate(api, deps.Keys, deps.Sessions, !deps.InsecureCookies, deps.Logger))
 	if deps.RateLimit.Limiter != nil {
 		api.UseMiddleware(withRateLimit(api, deps.RateLimit, deps.Logger))
 	}
@@ -158,6 +206,9 @@ func Register(api huma.API, deps Deps) {
 	registerWebhooks(api, h)
 	registerWebhookOperations(api, h)
 	registerAPIKeys(api, h)
+	if deps.Sessions != nil {
+		registerAuth(api, h)
+	}
 	if deps.Audit != nil {
 		registerAudit(api, h)
 	}
@@ -173,9 +224,10 @@ type handlers struct {
 	deps Deps
 }
 
-// secured marks op as requiring an API key and sets the shared defaults.
+// secured marks op as requiring an API key or a session, and sets the
+// shared defaults.
 func secured(op huma.Operation) huma.Operation {
-	op.Security = []map[string][]string{{securityScheme: {}}}
+	op.Security = []map[string][]string{{securityScheme: {}}, {sessionScheme: {}}}
 	op.MaxBodyBytes = maxBodyBytes
 	op.Errors = append(op.Errors, http.StatusUnauthorized, http.StatusForbidden, http.StatusUnprocessableEntity, http.StatusTooManyRequests)
 	return op
@@ -241,10 +293,10 @@ type BodyOutput[T any] struct {
 	Body T
 }
 
-// actor returns the API key that authenticated the request.
+// actor returns the ID of the API key or agent that sent the request.
 func actor(ctx context.Context) string {
-	if key, ok := ctx.Value(apiKeyContextKey{}).(models.APIKey); ok {
-		return key.ID
+	if c, ok := callerFrom(ctx); ok {
+		return c.id()
 	}
 	return ""
 }

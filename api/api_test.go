@@ -27,6 +27,7 @@ import (
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/audit"
+	"github.com/outposthq/outpost/auth"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
@@ -83,6 +84,7 @@ func setup(t *testing.T) *server {
 		Keys:        keys,
 		Idempotency: idempotency.New(db, 0, nil),
 		Audit:       audit.New(db, nil),
+		Sessions:    auth.NewSessions(db, auth.Config{}, nil),
 		Ready:       func(context.Context) error { return nil },
 		Logger:      logger,
 	}
@@ -99,6 +101,14 @@ func setup(t *testing.T) *server {
 		secret: secret,
 		auth:   "Authorization: Bearer " + secret,
 	}
+}
+
+// newHandler returns api.NewHandler for deps.
+func newHandler(t *testing.T, deps api.Deps) http.Handler {
+	t.Helper()
+	h, err := api.NewHandler(deps)
+	require.NoError(t, err)
+	return h
 }
 
 // do sends a request with the server's API key. args are humatest's header
@@ -131,9 +141,9 @@ func decodeAs[T any](t *testing.T, rec *httptest.ResponseRecorder, status int) T
 
 // requireProblem requires a problem-details response with status and
 // returns its body.
-func requireProblem(t *testing.T, rec *httptest.ResponseRecorder, status int) huma.ErrorModel {
+func requireProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, why ...string) huma.ErrorModel {
 	t.Helper()
-	require.Equal(t, status, rec.Code, "body: %s", rec.Body)
+	require.Equal(t, status, rec.Code, "%s body: %s", strings.Join(why, " "), rec.Body)
 	require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
 	var p huma.ErrorModel
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p), "body: %s", rec.Body)
@@ -249,8 +259,8 @@ func ticketCount(t *testing.T, db *gorm.DB, accountID string) int64 {
 	return countRows(t, db, "SELECT count(*) FROM tickets WHERE account_id = ?", accountID)
 }
 
-// publicRoutes are the only operations that need no API key.
-var publicRoutes = []string{"GET /healthz", "GET /readyz"}
+// publicRoutes are the only operations that need no API key or session.
+var publicRoutes = []string{"POST /api/auth/login", "GET /healthz", "GET /readyz"}
 
 // operations returns every operation of the OpenAPI document, sorted by
 // path and method.
@@ -306,7 +316,7 @@ func TestOperationsRequireAPIKey(t *testing.T) {
 		}
 		secured = append(secured, route)
 		t.Run(op.OperationID, func(t *testing.T) {
-			require.Equal(t, []map[string][]string{{"apiKey": {}}}, op.Security)
+			require.Equal(t, []map[string][]string{{"apiKey": {}}, {"session": {}}}, op.Security)
 			path := pathParam.ReplaceAllString(op.Path, "unknown")
 			for _, c := range credentials {
 				t.Run(c.name, func(t *testing.T) {
@@ -330,7 +340,7 @@ func TestOperationsRequireAPIKey(t *testing.T) {
 func TestHealthNeedsNoKey(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	for _, route := range publicRoutes {
+	for _, route := range []string{"GET /healthz", "GET /readyz"} {
 		method, path, _ := strings.Cut(route, " ")
 		t.Run(path, func(t *testing.T) {
 			out := decodeAs[map[string]string](t, s.api.Do(method, path), http.StatusOK)
@@ -414,7 +424,7 @@ func getURL(t *testing.T, srv *httptest.Server, path string, header http.Header)
 func TestHandlerServesDocsAndHealth(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	srv := httptest.NewServer(api.NewHandler(s.deps))
+	srv := httptest.NewServer(newHandler(t, s.deps))
 	t.Cleanup(srv.Close)
 
 	t.Run("openapi.json", func(t *testing.T) {
@@ -477,7 +487,7 @@ func TestReadyzReportsFailure(t *testing.T) {
 	s := setup(t)
 	deps := s.deps
 	deps.Ready = func(context.Context) error { return errors.New("redis unreachable") }
-	srv := httptest.NewServer(api.NewHandler(deps))
+	srv := httptest.NewServer(newHandler(t, deps))
 	t.Cleanup(srv.Close)
 
 	resp, body := getURL(t, srv, "/readyz", nil)
@@ -494,7 +504,7 @@ func TestReadyzReportsFailure(t *testing.T) {
 func TestHandlerSetsRequestID(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	srv := httptest.NewServer(api.NewHandler(s.deps))
+	srv := httptest.NewServer(newHandler(t, s.deps))
 	t.Cleanup(srv.Close)
 	generated := regexp.MustCompile(`^[0-9a-f]{16}$`)
 

@@ -18,8 +18,9 @@ import (
 // mapped to the type of resource they change. withAudit records each of
 // their successful requests.
 var auditedOperations = map[string]string{
-	"create-agent": "agent",
-	"update-agent": "agent",
+	"create-agent":       "agent",
+	"update-agent":       "agent",
+	"set-agent-password": "agent",
 
 	"create-api-key": "api_key",
 	"revoke-api-key": "api_key",
@@ -39,7 +40,7 @@ var auditedOperations = map[string]string{
 }
 
 // withAudit returns middleware that records a successful request to an
-// operation in auditedOperations, with the API key, the resource ID and the
+// operation in auditedOperations, with the caller, the resource ID and the
 // names of the fields sent. It runs after authorize.
 //
 // NOTE: the entry is written after the change commits, in its own
@@ -53,7 +54,7 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 			next(ctx)
 			return
 		}
-		apiKey, _ := ctx.Context().Value(apiKeyContextKey{}).(models.APIKey)
+		c, _ := callerFrom(ctx.Context())
 		body, err := readBody(ctx)
 		if err != nil {
 			_ = huma.WriteErr(api, ctx, http.StatusBadRequest, "cannot read request body")
@@ -66,7 +67,8 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 		}
 
 		entry := models.AuditEntry{
-			APIKeyID:     apiKey.ID,
+			ActorType:    c.actorType(),
+			ActorID:      c.id(),
 			Action:       op.OperationID,
 			ResourceType: resourceType,
 			ResourceID:   ctx.Param("id"),
@@ -78,7 +80,7 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 		if _, err := log.Record(context.WithoutCancel(ctx.Context()), entry); err != nil {
 			logger.ErrorContext(ctx.Context(), "record audit entry",
 				slog.String("request_id", requestID(ctx.Context())),
-				slog.String("api_key_id", apiKey.ID),
+				slog.String("caller", c.id()),
 				slog.String("action", op.OperationID),
 				slog.String("err", err.Error()))
 		}

@@ -13,7 +13,7 @@ import (
 	"github.com/outposthq/outpost/models"
 )
 
-// auditOf returns every audit entry that apiKeyID made, newest first,
+// auditOf returns every audit entry that actor apiKeyID made, newest first,
 // reading the log in pages of two.
 func (s *server) auditOf(t *testing.T, apiKeyID string) ([]models.AuditEntry, string) {
 	t.Helper()
@@ -25,7 +25,7 @@ func (s *server) auditOf(t *testing.T, apiKeyID string) ([]models.AuditEntry, st
 		raw.WriteString(rec.Body.String())
 		page := decodeAs[api.Page[models.AuditEntry]](t, rec, http.StatusOK)
 		for _, e := range page.Data {
-			if e.APIKeyID == apiKeyID {
+			if e.ActorID == apiKeyID {
 				entries = append(entries, e)
 			}
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/outposthq/outpost/idempotency"
-	"github.com/outposthq/outpost/models"
 )
 
 // idempotencyHeader carries the client's key for a create request.
@@ -37,7 +36,7 @@ func idempotent(op huma.Operation) huma.Operation {
 		In:   "header",
 		Description: "A unique value per intended create, such as a UUID. Repeating the request with the same " +
 			"key and body within 24 hours returns the first response and creates nothing. " +
-			"The same key with another body gets 422. Keys are scoped to the API key.",
+			"The same key with another body gets 422. Keys are scoped to the API key, or to the agent when signed in.",
 		Schema: &huma.Schema{Type: "string", MinLength: new(1), MaxLength: &maxLength},
 	})
 	op.Errors = append(op.Errors, http.StatusConflict)
@@ -47,7 +46,7 @@ func idempotent(op huma.Operation) huma.Operation {
 // withIdempotency returns middleware that, on an operation marked by
 // idempotent and a request with an Idempotency-Key, claims the key before
 // the handler runs and stores a 2xx response for replays. It runs after
-// authenticate, because keys are scoped to the API key.
+// authenticate, because keys are scoped to the caller.
 func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
@@ -61,11 +60,12 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 				&huma.ErrorDetail{Location: "header." + idempotencyHeader, Message: "use 1 to 255 printable ASCII characters, such as a UUID"})
 			return
 		}
-		apiKey, ok := ctx.Context().Value(apiKeyContextKey{}).(models.APIKey)
+		c, ok := callerFrom(ctx.Context())
 		if !ok {
-			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the request has no authenticated API key")
+			_ = huma.WriteErr(api, ctx, http.StatusForbidden, "the request is not authenticated")
 			return
 		}
+		principal := c.id()
 
 		body, err := readBody(ctx)
 		if err != nil {
@@ -82,11 +82,11 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 		logFailure := func(msg string, err error) {
 			logger.ErrorContext(ctx.Context(), msg,
 				slog.String("request_id", requestID(ctx.Context())),
-				slog.String("api_key_id", apiKey.ID),
+				slog.String("caller", principal),
 				slog.String("err", err.Error()))
 		}
 		hash := requestHash(op.OperationID, ctx.URL().Path, body)
-		claimed, rec, err := store.Claim(ctx.Context(), apiKey.ID, key, hash)
+		claimed, rec, err := store.Claim(ctx.Context(), principal, key, hash)
 		if err != nil {
 			logFailure("claim idempotency key", err)
 			_ = huma.WriteErr(api, ctx, http.StatusServiceUnavailable, "idempotency keys are unavailable; retry shortly")
@@ -102,13 +102,13 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 		// The stored response must outlive a client that disconnects now.
 		storeCtx := context.WithoutCancel(ctx.Context())
 		if buffered.status >= 200 && buffered.status < 300 {
-			err = store.Complete(storeCtx, apiKey.ID, key, buffered.status, buffered.contentType, buffered.out.Bytes())
+			err = store.Complete(storeCtx, principal, key, buffered.status, buffered.contentType, buffered.out.Bytes())
 			if err != nil {
 				logFailure("store idempotent response", err)
 			}
 			return
 		}
-		if err := store.Release(storeCtx, apiKey.ID, key); err != nil {
+		if err := store.Release(storeCtx, principal, key); err != nil {
 			logFailure("release idempotency key", err)
 		}
 	}

@@ -128,7 +128,7 @@ func TestIdempotencyKeyExpires(t *testing.T) {
 func TestIdempotencyConcurrent(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	srv := httptest.NewServer(api.NewHandler(s.deps))
+	srv := httptest.NewServer(newHandler(t, s.deps))
 	t.Cleanup(srv.Close)
 	account := s.createAccount(t, nil)
 	title := unique("concurrent")

@@ -12,7 +12,6 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
 
-	"github.com/outposthq/outpost/api"
 )
 
 // rawRequest sends body with the given content to srv with the server's
@@ -39,7 +38,7 @@ func (s *server) rawRequest(t *testing.T, srv *httptest.Server, method, target s
 func TestInputChecksRejectUnstorableText(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	srv := httptest.NewServer(api.NewHandler(s.deps))
+	srv := httptest.NewServer(newHandler(t, s.deps))
 	t.Cleanup(srv.Close)
 	acc := s.createAccount(t, nil)
 
@@ -118,7 +117,7 @@ func TestOpenAPIArraysNotNullable(t *testing.T) {
 func TestMalformedKeyIsUnauthorized(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	srv := httptest.NewServer(api.NewHandler(s.deps))
+	srv := httptest.NewServer(newHandler(t, s.deps))
 	t.Cleanup(srv.Close)
 	for _, token := range []string{"opk_\xff\xfe" + strings.Repeat("a", 41), "opk_short", s.secret + "x"} {
 		req, err := http.NewRequest(http.MethodGet, srv.URL+"/api/tickets", nil)

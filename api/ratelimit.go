@@ -11,16 +11,14 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/go-redis/redis_rate/v10"
-
-	"github.com/outposthq/outpost/models"
 )
 
-// RateLimit limits requests per API key. The counters live in Redis, so
+// RateLimit limits requests per API key and per session. The counters live in Redis, so
 // every API replica shares them.
 type RateLimit struct {
 	Limiter *redis_rate.Limiter
 	// PerMinute is the sustained rate; Burst is how many requests a key
-	// may send at once after being idle.
+	// or session may send at once after being idle.
 	PerMinute int
 	Burst     int
 }
@@ -31,25 +29,25 @@ type RateLimit struct {
 const rateLimitTimeout = 200 * time.Millisecond
 
 // withRateLimit returns middleware that counts each authenticated request
-// against its API key's limit with the GCRA of redis_rate. It sets the
-// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers, and
-// returns 429 with Retry-After when the key is over its limit. It runs
-// after authenticate.
+// against the limit of its API key or session with the GCRA of redis_rate.
+// It sets the RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset
+// headers, and returns 429 with Retry-After when the caller is over its
+// limit. It runs after authenticate.
 func withRateLimit(api huma.API, limit RateLimit, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
 	rate := redis_rate.Limit{Rate: limit.PerMinute, Burst: limit.Burst, Period: time.Minute}
 	return func(ctx huma.Context, next func(huma.Context)) {
-		key, ok := ctx.Context().Value(apiKeyContextKey{}).(models.APIKey)
+		c, ok := callerFrom(ctx.Context())
 		if !ok {
 			next(ctx)
 			return
 		}
 		callCtx, cancel := context.WithTimeout(ctx.Context(), rateLimitTimeout)
-		res, err := limit.Limiter.Allow(callCtx, "api_key:"+key.ID, rate)
+		res, err := limit.Limiter.Allow(callCtx, c.limitSubject(), rate)
 		cancel()
 		if err != nil {
 			logger.WarnContext(ctx.Context(), "rate limit unavailable; request not limited",
 				slog.String("request_id", requestID(ctx.Context())),
-				slog.String("api_key_id", key.ID),
+				slog.String("caller", c.id()),
 				slog.String("err", err.Error()))
 			next(ctx)
 			return
@@ -65,8 +63,8 @@ func withRateLimit(api huma.API, limit RateLimit, logger *slog.Logger) func(huma
 		retry := ceilSeconds(res.RetryAfter)
 		ctx.SetHeader("Retry-After", strconv.Itoa(retry))
 		_ = huma.WriteErr(api, ctx, http.StatusTooManyRequests, fmt.Sprintf(
-			"rate limit exceeded: this API key may send %d requests per minute with bursts of %d; retry after %d s",
-			limit.PerMinute, limit.Burst, retry))
+			"rate limit exceeded: %s may send %d requests per minute with bursts of %d; retry after %d s",
+			c.limitName(), limit.PerMinute, limit.Burst, retry))
 	}
 }
 

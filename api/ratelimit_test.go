@@ -21,9 +21,9 @@ var (
 	rateRedisURL  string
 )
 
-// replica returns an API that shares s's database and a Redis database index
-// 12 through its own Redis client, as a separate API process would.
-func (s *server) replica(t *testing.T, perMinute, burst int) humatest.TestAPI {
+// rateRedis returns a new client of Redis database index 12, where the
+// rate limits and sign-in throttles of these tests count.
+func rateRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	// RedisURL flushes the index, so only the first test may call it.
 	rateRedisOnce.Do(func() { rateRedisURL = testenv.RedisURL(t, 12) })
@@ -32,9 +32,15 @@ func (s *server) replica(t *testing.T, perMinute, burst int) humatest.TestAPI {
 	require.NoError(t, err)
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { require.NoError(t, rdb.Close()) })
+	return rdb
+}
 
+// replica returns an API that shares s's database and a Redis database index
+// 12 through its own Redis client, as a separate API process would.
+func (s *server) replica(t *testing.T, perMinute, burst int) humatest.TestAPI {
+	t.Helper()
 	deps := s.deps
-	deps.RateLimit = api.RateLimit{Limiter: redis_rate.NewLimiter(rdb), PerMinute: perMinute, Burst: burst}
+	deps.RateLimit = api.RateLimit{Limiter: redis_rate.NewLimiter(rateRedis(t)), PerMinute: perMinute, Burst: burst}
 	_, tapi := humatest.New(t, api.Config())
 	api.Register(tapi, deps)
 	return tapi

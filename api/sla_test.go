@@ -51,7 +51,7 @@ func startSLAServer(t *testing.T) *slaServer {
 	keys := apikeys.New(db, nil)
 	_, secret, err := keys.Create(context.Background(), apikeys.NewKey{Name: "sla-test", Role: models.RoleAdmin})
 	require.NoError(t, err)
-	srv := httptest.NewServer(api.NewHandler(api.Deps{
+	srv := httptest.NewServer(newHandler(t, api.Deps{
 		Helpdesk: helpdesk.NewService(db, dispatcher, nil, helpdesk.WithTicketHook(engine)),
 		Keys:     keys,
 		SLA:      engine,

@@ -18,6 +18,11 @@ import (
 type NewAgent struct {
 	Name  string
 	Email string
+	// Role is what the agent may do when signed in; empty means agent.
+	Role models.Role
+	// PasswordHash, from auth.HashPassword, lets the agent sign in; nil
+	// leaves the agent unable to sign in until a password is set.
+	PasswordHash *string
 }
 
 // AgentPatch is the input of UpdateAgent. Unset fields keep their value.
@@ -25,6 +30,7 @@ type AgentPatch struct {
 	Name   outpost.Field[string]
 	Email  outpost.Field[string]
 	Active outpost.Field[bool]
+	Role   outpost.Field[models.Role]
 }
 
 var agentSortKeys = map[string]string{"createdAt": "created_at", "updatedAt": "updated_at"}
@@ -32,14 +38,22 @@ var agentSortKeys = map[string]string{"createdAt": "created_at", "updatedAt": "u
 // CreateAgent stores a new, active agent. Emails are unique regardless of
 // case.
 func (s *Service) CreateAgent(ctx context.Context, in NewAgent) (models.Agent, error) {
+	if in.Role == "" {
+		in.Role = models.RoleAgent
+	}
+	if !in.Role.Valid() {
+		return models.Agent{}, outpost.Invalid("body.role", in.Role, "invalid role %q; use admin, agent or viewer", in.Role)
+	}
 	now := s.now()
 	agent := models.Agent{
-		ID:        models.NewID(models.PrefixAgent),
-		Name:      in.Name,
-		Email:     strings.TrimSpace(in.Email),
-		Active:    true,
-		CreatedAt: now,
-		UpdatedAt: now,
+		ID:           models.NewID(models.PrefixAgent),
+		Name:         in.Name,
+		Email:        strings.TrimSpace(in.Email),
+		Active:       true,
+		Role:         in.Role,
+		PasswordHash: in.PasswordHash,
+		CreatedAt:    now,
+		UpdatedAt:    now,
 	}
 	if err := s.db.WithContext(ctx).Create(&agent).Error; err != nil {
 		return agent, agentWriteError(err, agent.Email)
@@ -47,8 +61,9 @@ func (s *Service) CreateAgent(ctx context.Context, in NewAgent) (models.Agent, e
 	return agent, nil
 }
 
-// UpdateAgent applies patch to agent id. Deactivating an agent leaves their
-// current assignments in place.
+// UpdateAgent applies patch to agent id. Deactivating an agent ends their
+// sessions and leaves their current assignments in place. A new role
+// applies to the agent's next request.
 func (s *Service) UpdateAgent(ctx context.Context, id string, patch AgentPatch) (models.Agent, error) {
 	var agent models.Agent
 	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
@@ -62,6 +77,18 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, patch AgentPatch) 
 		changed = applyString(&agent.Email, patch.Email) || changed
 		if patch.Active.Set && agent.Active != patch.Active.Value {
 			agent.Active = patch.Active.Value
+			changed = true
+			if !agent.Active {
+				if err := tx.Delete(&models.Session{}, "agent_id = ?", agent.ID).Error; err != nil {
+					return nil, fmt.Errorf("end sessions of agent: %w", err)
+				}
+			}
+		}
+		if patch.Role.Set && agent.Role != patch.Role.Value {
+			if !patch.Role.Value.Valid() {
+				return nil, outpost.Invalid("body.role", patch.Role.Value, "invalid role %q; use admin, agent or viewer", patch.Role.Value)
+			}
+			agent.Role = patch.Role.Value
 			changed = true
 		}
 		if !changed {

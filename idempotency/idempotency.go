@@ -12,10 +12,9 @@ import (
 	"gorm.io/gorm"
 )
 
-// DefaultTTL is how long a key and its stored response are kept.
-//
-// TODO: expired rows are replaced when their key is used again but are
-// otherwise never deleted; a periodic cleanup task should remove them.
+// DefaultTTL is how long a key and its stored response are kept. Expired
+// rows are replaced when their key is used again, and DeleteExpired
+// removes the rest.
 const DefaultTTL = 24 * time.Hour
 
 // staleClaimAfter is when an unfinished claim may be taken over, because
@@ -27,7 +26,9 @@ const staleClaimAfter = 5 * time.Minute
 
 // Record is the stored state of one key.
 type Record struct {
-	APIKeyID    string
+	// PrincipalID is the API key or agent that sent the request; keys
+	// are scoped to it.
+	PrincipalID string
 	Key         string
 	RequestHash []byte
 	// Status is nil while the first request runs.
@@ -60,25 +61,25 @@ func New(db *gorm.DB, ttl time.Duration, nowFunc func() time.Time) *Store {
 	return &Store{db: db, ttl: ttl, nowFunc: nowFunc}
 }
 
-// Claim inserts the row of key for apiKeyID, which makes the caller the one
+// Claim inserts the row of key for principalID, which makes the caller the one
 // request that runs. When the key exists and has neither expired nor gone
 // stale, Claim returns claimed false and the stored record, whose Status is
 // nil while its request still runs. The unique primary key lets exactly one
 // of several concurrent claims win.
-func (s *Store) Claim(ctx context.Context, apiKeyID, key string, requestHash []byte) (bool, Record, error) {
+func (s *Store) Claim(ctx context.Context, principalID, key string, requestHash []byte) (bool, Record, error) {
 	now := s.nowFunc().UTC().Truncate(time.Microsecond)
 	db := s.db.WithContext(ctx)
 	var claimed []string
 	err := db.Raw(`
-		INSERT INTO idempotency_keys (api_key_id, key, request_hash, created_at, expires_at)
+		INSERT INTO idempotency_keys (principal_id, key, request_hash, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (api_key_id, key) DO UPDATE
+		ON CONFLICT (principal_id, key) DO UPDATE
 		SET request_hash = EXCLUDED.request_hash, status = NULL, content_type = '', body = NULL,
 		    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
 		WHERE idempotency_keys.expires_at <= ?
 		   OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at <= ?)
-		RETURNING api_key_id`,
-		apiKeyID, key, requestHash, now, now.Add(s.ttl), now, now.Add(-staleClaimAfter)).Scan(&claimed).Error
+		RETURNING principal_id`,
+		principalID, key, requestHash, now, now.Add(s.ttl), now, now.Add(-staleClaimAfter)).Scan(&claimed).Error
 	if err != nil {
 		return false, Record{}, fmt.Errorf("claim idempotency key: %w", err)
 	}
@@ -87,11 +88,11 @@ func (s *Store) Claim(ctx context.Context, apiKeyID, key string, requestHash []b
 	}
 
 	var rec Record
-	err = db.Take(&rec, "api_key_id = ? AND key = ?", apiKeyID, key).Error
+	err = db.Take(&rec, "principal_id = ? AND key = ?", principalID, key).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		// The claim was released between the insert and this read; the
 		// caller treats the key as busy and the client retries.
-		return false, Record{APIKeyID: apiKeyID, Key: key, RequestHash: requestHash}, nil
+		return false, Record{PrincipalID: principalID, Key: key, RequestHash: requestHash}, nil
 	}
 	if err != nil {
 		return false, Record{}, fmt.Errorf("load idempotency key: %w", err)
@@ -100,9 +101,9 @@ func (s *Store) Claim(ctx context.Context, apiKeyID, key string, requestHash []b
 }
 
 // Complete stores the response of the request that claimed key.
-func (s *Store) Complete(ctx context.Context, apiKeyID, key string, status int, contentType string, body []byte) error {
+func (s *Store) Complete(ctx context.Context, principalID, key string, status int, contentType string, body []byte) error {
 	err := s.db.WithContext(ctx).Model(&Record{}).
-		Where("api_key_id = ? AND key = ? AND status IS NULL", apiKeyID, key).
+		Where("principal_id = ? AND key = ? AND status IS NULL", principalID, key).
 		Updates(map[string]any{"status": status, "content_type": contentType, "body": body}).Error
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
@@ -112,12 +113,26 @@ func (s *Store) Complete(ctx context.Context, apiKeyID, key string, status int, 
 
 // Release deletes an unfinished claim, so that the client can retry with
 // the same key after a request that created nothing.
-func (s *Store) Release(ctx context.Context, apiKeyID, key string) error {
+func (s *Store) Release(ctx context.Context, principalID, key string) error {
 	err := s.db.WithContext(ctx).
-		Where("api_key_id = ? AND key = ? AND status IS NULL", apiKeyID, key).
+		Where("principal_id = ? AND key = ? AND status IS NULL", principalID, key).
 		Delete(&Record{}).Error
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}
 	return nil
+}
+
+// DeleteExpired deletes up to limit expired keys and returns how many it
+// deleted.
+func (s *Store) DeleteExpired(ctx context.Context, limit int) (int64, error) {
+	now := s.nowFunc().UTC()
+	res := s.db.WithContext(ctx).Exec(`
+		DELETE FROM idempotency_keys WHERE (principal_id, key) IN (
+			SELECT principal_id, key FROM idempotency_keys
+			WHERE expires_at <= ? ORDER BY expires_at LIMIT ?)`, now, limit)
+	if res.Error != nil {
+		return 0, fmt.Errorf("delete expired idempotency keys: %w", res.Error)
+	}
+	return res.RowsAffected, nil
 }

@@ -25,6 +25,7 @@ const (
 	PrefixPolicy   = "slp"
 	PrefixSchedule = "bhr"
 	PrefixAudit    = "aud"
+	PrefixSession  = "ses"
 )
 
 // NewID returns a new TypeID with prefix. It panics only if prefix is not a

@@ -69,14 +69,47 @@ type Account struct {
 	UpdatedAt  time.Time `json:"updatedAt" gorm:"autoUpdateTime:false"`
 }
 
-// Agent is a member of the support team who can be assigned tickets.
+// Agent is a member of the support team who can be assigned tickets and
+// sign in to the dashboard.
 type Agent struct {
-	ID        string    `json:"id" example:"agt_01jd5v8zq3f6n9w2k4m7r8t0yb" doc:"Agent ID."`
-	Name      string    `json:"name" example:"Dana Reyes"`
-	Email     string    `json:"email" format:"email" example:"dana@support.example"`
-	Active    bool      `json:"active" doc:"Inactive agents keep their history but cannot be assigned new tickets."`
+	ID     string `json:"id" example:"agt_01jd5v8zq3f6n9w2k4m7r8t0yb" doc:"Agent ID."`
+	Name   string `json:"name" example:"Dana Reyes"`
+	Email  string `json:"email" format:"email" example:"dana@support.example"`
+	Active bool   `json:"active" doc:"Inactive agents keep their history but cannot be assigned new tickets or sign in."`
+	Role   Role   `json:"role" enum:"admin,agent,viewer" doc:"What the agent may do when signed in: viewer reads, agent also works tickets, messages and accounts, admin also manages agents, API keys, SLA policies, business hours and webhooks."`
+	// PasswordHash is the argon2id hash of the agent's password in PHC
+	// string format, or nil when the agent cannot sign in.
+	PasswordHash *string `json:"-"`
+	// CanSignIn is derived from PasswordHash when the row is read or
+	// written.
+	CanSignIn bool      `json:"canSignIn" gorm:"-" doc:"Whether the agent has a password and so can sign in."`
 	CreatedAt time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt time.Time `json:"updatedAt" gorm:"autoUpdateTime:false"`
+}
+
+// AfterFind sets CanSignIn.
+func (a *Agent) AfterFind(*gorm.DB) error {
+	a.CanSignIn = a.PasswordHash != nil
+	return nil
+}
+
+// AfterSave sets CanSignIn.
+func (a *Agent) AfterSave(*gorm.DB) error {
+	a.CanSignIn = a.PasswordHash != nil
+	return nil
+}
+
+// Session is a signed-in dashboard session of an agent. Only a SHA-256 hash
+// of its cookie value is stored.
+type Session struct {
+	ID         string    `json:"id" example:"ses_01jd5v8zq3f6n9w2k4m7r8t0yb"`
+	TokenHash  []byte    `json:"-"`
+	AgentID    string    `json:"agentId"`
+	CreatedAt  time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
+	LastSeenAt time.Time `json:"lastSeenAt" doc:"Last request of the session, to the minute."`
+	ExpiresAt  time.Time `json:"expiresAt" doc:"When the session ends however active it is."`
+	Address    string    `json:"-"`
+	UserAgent  string    `json:"-"`
 }
 
 // Requester identifies the person who raised a ticket.
@@ -208,11 +241,11 @@ type WebhookAttempt struct {
 	RequestHeaders map[string]string `json:"requestHeaders" gorm:"serializer:json" doc:"Headers sent with the request."`
 }
 
-// Role is what an API key may do. Each role includes the rights of the
+// Role is what an API key or a signed-in agent may do. Each role includes the rights of the
 // roles before it: viewer, agent, admin.
 type Role string
 
-// Roles of API keys.
+// Roles of API keys and agents.
 const (
 	RoleAdmin  Role = "admin"
 	RoleAgent  Role = "agent"
@@ -253,13 +286,24 @@ func (a *WebhookAttempt) BeforeCreate(*gorm.DB) error {
 // policies, business hours or webhook endpoints.
 type AuditEntry struct {
 	ID           string         `json:"id" example:"aud_01jd5v8zq3f6n9w2k4m7r8t0yb"`
-	APIKeyID     string         `json:"apiKeyId" doc:"API key that made the change."`
+	ActorType    ActorType      `json:"actorType" enum:"api_key,agent,cli" doc:"Who made the change: an API key, a signed-in agent, or the outpost command line."`
+	ActorID      string         `json:"actorId" doc:"ID of the API key or agent; for cli, the operating-system user who ran the command."`
 	Action       string         `json:"action" example:"update-sla-policy" doc:"Operation ID of the request."`
 	ResourceType string         `json:"resourceType" enum:"agent,api_key,sla_policy,business_hours,webhook_endpoint"`
 	ResourceID   string         `json:"resourceId"`
 	Fields       pq.StringArray `json:"fields" gorm:"type:text[]" doc:"Top-level fields of the request body, without their values, which may hold secrets."`
 	CreatedAt    time.Time      `json:"createdAt" gorm:"autoCreateTime:false"`
 }
+
+// ActorType is the kind of caller an audit entry names.
+type ActorType string
+
+// Kinds of actors.
+const (
+	ActorAPIKey ActorType = "api_key"
+	ActorAgent  ActorType = "agent"
+	ActorCLI    ActorType = "cli"
+)
 
 // TableName is the table of AuditEntry.
 func (AuditEntry) TableName() string { return "audit_log" }

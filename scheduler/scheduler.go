@@ -40,6 +40,10 @@ type Config struct {
 	// AnalyticsReconcileInterval is how often the recent rollup hours are
 	// recomputed from the ticket tables. Default 10m; at least 1s.
 	AnalyticsReconcileInterval time.Duration
+
+	// CleanupInterval is how often expired sessions and idempotency keys
+	// are deleted. Default 1h.
+	CleanupInterval time.Duration
 }
 
 // New returns an asynq scheduler connected with redisOpt, with every
@@ -73,6 +77,12 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 		return nil, fmt.Errorf("analytics intervals %s and %s must be at least the scheduler's resolution of 1s",
 			cfg.AnalyticsRefreshInterval, cfg.AnalyticsReconcileInterval)
 	}
+	if cfg.CleanupInterval == 0 {
+		cfg.CleanupInterval = time.Hour
+	}
+	if cfg.CleanupInterval < time.Second {
+		return nil, fmt.Errorf("cleanup interval %s is below the scheduler's resolution of 1s", cfg.CleanupInterval)
+	}
 	s := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
 		Logger: worker.NewAsynqLogger(logger),
 		EnqueueErrorHandler: func(t *asynq.Task, _ []asynq.Option, err error) {
@@ -97,6 +107,9 @@ func New(redisOpt asynq.RedisConnOpt, cfg Config, logger *slog.Logger) (*asynq.S
 	}
 	if _, err := s.Register(every(cfg.AnalyticsRefreshInterval), tasks.NewAnalyticsRefresh(cfg.AnalyticsRefreshInterval)); err != nil {
 		return nil, fmt.Errorf("register analytics refresh: %w", err)
+	}
+	if _, err := s.Register(every(cfg.CleanupInterval), tasks.NewCleanup(cfg.CleanupInterval)); err != nil {
+		return nil, fmt.Errorf("register cleanup: %w", err)
 	}
 	if _, err := s.Register(every(cfg.AnalyticsReconcileInterval), tasks.NewAnalyticsReconcile(cfg.AnalyticsReconcileInterval)); err != nil {
 		return nil, fmt.Errorf("register analytics reconciliation: %w", err)

@@ -11,6 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/outposthq/outpost/analytics"
+	"github.com/outposthq/outpost/auth"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/sla"
 	"github.com/outposthq/outpost/tasks"
@@ -41,7 +43,11 @@ type Handlers struct {
 	// Analytics runs the rollup refresh and reconciliation; nil leaves
 	// those task types without a handler.
 	Analytics *analytics.Rollup
-	Logger    *slog.Logger
+	// Sessions and Idempotency have their expired rows deleted by the
+	// cleanup task; when either is nil the task has no handler.
+	Sessions    *auth.Sessions
+	Idempotency *idempotency.Store
+	Logger      *slog.Logger
 }
 
 // NewServer returns an asynq server connected with redisOpt that serves
@@ -106,6 +112,9 @@ func NewMux(h Handlers) *asynq.ServeMux {
 	if h.Analytics != nil {
 		mux.HandleFunc(tasks.TypeAnalyticsRefresh, h.analyticsRefresh)
 		mux.HandleFunc(tasks.TypeAnalyticsReconcile, h.analyticsReconcile)
+	}
+	if h.Sessions != nil && h.Idempotency != nil {
+		mux.HandleFunc(tasks.TypeCleanup, h.cleanup)
 	}
 	return mux
 }

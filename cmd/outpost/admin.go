@@ -67,7 +67,12 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 
 	switch args[0] {
 	case "create":
-		return createAPIKey(ctx, keys, logger, args[1:], stdout, stderr)
+		key, err := createAPIKey(ctx, keys, logger, args[1:], stdout, stderr)
+		if err != nil {
+			return err
+		}
+		recordCLIChange(ctx, db, logger, "create-api-key", "api_key", key.ID, []string{"name", "role"})
+		return nil
 	case "list":
 		list, err := keys.List(ctx)
 		if err != nil {
@@ -88,6 +93,7 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 		if err != nil {
 			return err
 		}
+		recordCLIChange(ctx, db, logger, "revoke-api-key", "api_key", key.ID, []string{})
 		logger.Info("API key revoked", slog.String("key_id", key.ID), slog.String("name", key.Name))
 		fmt.Fprintf(stdout, "Revoked API key %s (%s).\n", key.ID, key.Name)
 		return nil
@@ -96,27 +102,27 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 	}
 }
 
-func createAPIKey(ctx context.Context, keys *apikeys.Keys, logger *slog.Logger, args []string, stdout, stderr io.Writer) error {
+func createAPIKey(ctx context.Context, keys *apikeys.Keys, logger *slog.Logger, args []string, stdout, stderr io.Writer) (models.APIKey, error) {
 	fs := flag.NewFlagSet("apikey create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "name of the integration that will use the key (required)")
 	role := fs.String("role", string(models.RoleAdmin), "what the key may do: admin, agent or viewer")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return models.APIKey{}, err
 	}
 	if *name == "" {
-		return fmt.Errorf("apikey create: --name is required, for example --name zapier")
+		return models.APIKey{}, fmt.Errorf("apikey create: --name is required, for example --name zapier")
 	}
 	if !models.Role(*role).Valid() {
-		return fmt.Errorf("apikey create: invalid --role %q; use admin, agent or viewer", *role)
+		return models.APIKey{}, fmt.Errorf("apikey create: invalid --role %q; use admin, agent or viewer", *role)
 	}
 	key, secret, err := keys.Create(ctx, apikeys.NewKey{Name: *name, Role: models.Role(*role)})
 	if err != nil {
-		return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
+		return models.APIKey{}, fmt.Errorf("%w (has `outpost migrate up` run?)", err)
 	}
 	logger.Info("API key created", slog.String("key_id", key.ID), slog.String("name", key.Name), slog.String("role", string(key.Role)))
 	fmt.Fprintf(stdout, "Created API key %s (%s, role %s). Store it now; it is not shown again:\n%s\n", key.ID, key.Name, key.Role, secret)
-	return nil
+	return key, nil
 }
 
 func formatTime(t *time.Time) string {

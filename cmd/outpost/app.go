@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,6 +24,7 @@ import (
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
 	"github.com/outposthq/outpost/audit"
+	"github.com/outposthq/outpost/auth"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
@@ -201,20 +203,39 @@ func (a *app) serveAPI(ctx context.Context, ln net.Listener) error {
 			Burst:     a.cfg.RateLimitBurst,
 		}
 	}
+	deps := api.Deps{
+		Helpdesk:        helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
+		Endpoints:       endpoints,
+		Deliveries:      a.deliverer(),
+		Keys:            apikeys.New(a.db, nil),
+		Sessions:        auth.NewSessions(a.db, a.cfg.Sessions, nil),
+		Throttle:        auth.NewThrottle(redis_rate.NewLimiter(a.rdb)),
+		InsecureCookies: !a.cfg.SecureCookies,
+		TrustedProxies:  a.cfg.TrustedProxies,
+		TrustedOrigins:  a.cfg.TrustedOrigins,
+		Idempotency:     idempotency.New(a.db, idempotency.DefaultTTL, nil),
+		RateLimit:       rateLimit,
+		Audit:           audit.New(a.db, nil),
+		SLA:             engine,
+		Analytics:       analytics.NewReports(a.db),
+		Ready:           a.ready,
+		Logger:          a.logger,
+	}
+	if a.cfg.Monitoring {
+		monitor := asynqmon.New(asynqmon.Options{RootPath: api.MonitoringPath, RedisConnOpt: a.redisOpt})
+		defer func() {
+			if err := monitor.Close(); err != nil {
+				a.logger.Warn("close queue monitor", slog.String("err", err.Error()))
+			}
+		}()
+		deps.Monitoring = monitor
+	}
+	handler, err := api.NewHandler(deps)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewHandler(api.Deps{
-		Helpdesk:    helpdesk.NewService(a.db, a.dispatcher(), nil, helpdesk.WithTicketHook(engine)),
-		Endpoints:   endpoints,
-		Deliveries:  a.deliverer(),
-		Keys:        apikeys.New(a.db, nil),
-		Idempotency: idempotency.New(a.db, idempotency.DefaultTTL, nil),
-		RateLimit:   rateLimit,
-		Audit:       audit.New(a.db, nil),
-		SLA:         engine,
-		Analytics:   analytics.NewReports(a.db),
-		Ready:       a.ready,
-		Logger:      a.logger,
-	}))
+	mux.Handle("/", handler)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
 	return a.serveHTTP(ctx, ln, mux, "api")
 }
@@ -276,11 +297,13 @@ func (a *app) ready(ctx context.Context) error {
 
 func (a *app) runWorker(ctx context.Context) error {
 	mux := worker.NewMux(worker.Handlers{
-		Deliverer:  a.deliverer(),
-		Dispatcher: a.dispatcher(),
-		SLA:        a.slaEngine(),
-		Analytics:  analytics.NewRollup(a.db, a.logger, nil),
-		Logger:     a.logger,
+		Deliverer:   a.deliverer(),
+		Dispatcher:  a.dispatcher(),
+		SLA:         a.slaEngine(),
+		Analytics:   analytics.NewRollup(a.db, a.logger, nil),
+		Sessions:    auth.NewSessions(a.db, a.cfg.Sessions, nil),
+		Idempotency: idempotency.New(a.db, idempotency.DefaultTTL, nil),
+		Logger:      a.logger,
 	})
 	srv := worker.NewServer(a.redisOpt, worker.Config{
 		Concurrency:     a.cfg.WorkerConcurrency,

@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/outposthq/outpost/auth"
 	"github.com/outposthq/outpost/database"
 	"github.com/outposthq/outpost/webhooks"
 )
@@ -42,6 +45,20 @@ type Config struct {
 	// send at once.
 	RateLimitPerMinute int // OUTPOST_RATE_LIMIT_PER_MINUTE
 	RateLimitBurst     int // OUTPOST_RATE_LIMIT_BURST
+
+	// Sessions sets the lifetimes of dashboard sessions.
+	Sessions auth.Config // OUTPOST_SESSION_IDLE_TIMEOUT, OUTPOST_SESSION_MAX_AGE
+	// SecureCookies sets the Secure attribute of the session cookie, so
+	// browsers send it over HTTPS only.
+	SecureCookies bool // OUTPOST_SESSION_COOKIE_SECURE
+	// TrustedProxies are reverse proxies whose X-Forwarded-For names the
+	// client address for sign-in throttling.
+	TrustedProxies []netip.Prefix // OUTPOST_TRUSTED_PROXIES
+	// TrustedOrigins are other origins whose pages may send
+	// state-changing requests with the session cookie.
+	TrustedOrigins []string // OUTPOST_TRUSTED_ORIGINS
+	// Monitoring serves the queue UI at /monitoring to signed-in admins.
+	Monitoring bool // OUTPOST_MONITORING
 
 	// MetricsAddr is the listen address of the worker's and the scheduler's
 	// /metrics server; empty turns that server off. The API always serves /metrics on its
@@ -89,6 +106,14 @@ func loadConfig(getenv func(string) string) (Config, error) {
 		MetricsAddr:        p.str("OUTPOST_METRICS_ADDR", ""),
 		RateLimitPerMinute: p.integer("OUTPOST_RATE_LIMIT_PER_MINUTE", 600),
 		RateLimitBurst:     p.integer("OUTPOST_RATE_LIMIT_BURST", 100),
+		Sessions: auth.Config{
+			IdleTimeout:     p.duration("OUTPOST_SESSION_IDLE_TIMEOUT", auth.DefaultIdleTimeout),
+			AbsoluteTimeout: p.duration("OUTPOST_SESSION_MAX_AGE", auth.DefaultAbsoluteTimeout),
+		},
+		SecureCookies:  p.boolean("OUTPOST_SESSION_COOKIE_SECURE", true),
+		TrustedProxies: p.prefixes("OUTPOST_TRUSTED_PROXIES"),
+		TrustedOrigins: p.list("OUTPOST_TRUSTED_ORIGINS"),
+		Monitoring:     p.boolean("OUTPOST_MONITORING", true),
 	}
 	if p.err != nil {
 		return cfg, p.err
@@ -146,6 +171,15 @@ func (c Config) validate() error {
 	}
 	if c.RateLimitPerMinute > 0 && c.RateLimitBurst < 1 {
 		return fmt.Errorf("OUTPOST_RATE_LIMIT_BURST must be at least 1, got %d", c.RateLimitBurst)
+	}
+	if err := c.Sessions.Validate(); err != nil {
+		return fmt.Errorf("OUTPOST_SESSION_IDLE_TIMEOUT and OUTPOST_SESSION_MAX_AGE: %w", err)
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, origin := range c.TrustedOrigins {
+		if err := cop.AddTrustedOrigin(origin); err != nil {
+			return fmt.Errorf("OUTPOST_TRUSTED_ORIGINS: %w; write each origin as scheme://host[:port], such as https://support.example", err)
+		}
 	}
 	if err := c.Webhooks.Validate(); err != nil {
 		return fmt.Errorf("invalid OUTPOST_WEBHOOK_* settings: %w", err)
@@ -279,6 +313,35 @@ func (p *envParser) durations(name string, def []time.Duration) []time.Duration 
 			return def
 		}
 		out = append(out, d)
+	}
+	return out
+}
+
+// list reads comma-separated values, dropping empty ones.
+func (p *envParser) list(name string) []string {
+	var out []string
+	for _, part := range strings.Split(p.str(name, ""), ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// prefixes reads comma-separated IP addresses and CIDR prefixes.
+func (p *envParser) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, part := range p.list(name) {
+		prefix, err := netip.ParsePrefix(part)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				p.fail(name, part, "comma-separated IP addresses or CIDR prefixes such as 10.0.0.0/8")
+				return nil
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, prefix.Masked())
 	}
 	return out
 }

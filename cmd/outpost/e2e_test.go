@@ -152,7 +152,7 @@ func startDevLogging(t *testing.T, dbName, redisURL string, logger *slog.Logger,
 	}, 10*time.Second, 20*time.Millisecond, "API did not come up")
 
 	var stdout, stderr bytes.Buffer
-	err = run(context.Background(), []string{"apikey", "create", "--name", "e2e"}, getenv, &stdout, &stderr)
+	err = run(context.Background(), []string{"apikey", "create", "--name", "e2e"}, getenv, nil, &stdout, &stderr)
 	require.NoError(t, err, stderr.String())
 	_, _ = cliLog.Write(stderr.Bytes())
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
@@ -374,7 +374,7 @@ func TestConfigRejectsBadValues(t *testing.T) {
 
 func TestRunRejectsUnknownCommand(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"serve"}, func(string) string { return "" }, &stdout, &stderr)
+	err := run(context.Background(), []string{"serve"}, func(string) string { return "" }, nil, &stdout, &stderr)
 	require.ErrorContains(t, err, `unknown command "serve"`)
 	require.Contains(t, stderr.String(), "Usage: outpost")
 }
@@ -390,7 +390,7 @@ func TestAPIKeyCommands(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	cli := func(args ...string) (string, error) {
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), args, getenv, &stdout, &stderr)
+		err := run(context.Background(), args, getenv, nil, &stdout, &stderr)
 		return stdout.String(), err
 	}
 

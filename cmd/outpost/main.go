@@ -27,6 +27,12 @@ Commands:
   apikey create --name NAME    create an API key and print it once, as the last line
   apikey list                  list API keys: ID, prefix, name, creation and last use
   apikey revoke KEY_ID         revoke an API key at once
+  agent create --email EMAIL --name NAME [--role admin|agent|viewer]
+                               create an agent who can sign in; the password is read from
+                               OUTPOST_AGENT_PASSWORD or standard input, never from a flag
+  agent set-password --email EMAIL
+                               set an agent's password the same way and end their sessions
+  agent list                   list agents with their role and whether they can sign in
   sla backfill                 compute the SLA state of open and pending tickets that have none
 
 Configuration comes from OUTPOST_* environment variables; see the README.
@@ -34,7 +40,7 @@ Configuration comes from OUTPOST_* environment variables; see the README.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
@@ -46,7 +52,7 @@ func main() {
 
 // run executes the command in args. It returns when the command ends or, for
 // the long-running roles, after ctx is canceled and the role shut down.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
@@ -70,6 +76,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger.Warn("dev lets webhook endpoints use loopback and private addresses; " +
 			"set OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS=false to keep the SSRF guard on")
 	}
+	if cmd == "dev" && getenv("OUTPOST_SESSION_COOKIE_SECURE") == "" {
+		// Development servers usually listen on plain HTTP, over which
+		// browsers do not send a Secure cookie.
+		cfg.SecureCookies = false
+		logger.Warn("dev sends the session cookie without the Secure attribute, for plain HTTP; " +
+			"set OUTPOST_SESSION_COOKIE_SECURE=true when serving over HTTPS")
+	}
 
 	switch cmd {
 	case "api", "worker", "scheduler", "dev":
@@ -85,6 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runMigrate(ctx, cfg, logger, args, stdout)
 	case "apikey":
 		return runAPIKey(ctx, cfg, logger, args, stdout, stderr)
+	case "agent":
+		return runAgent(ctx, cfg, logger, args, getenv, stdin, stdout, stderr)
 	case "sla":
 		return runSLA(ctx, cfg, logger, args, stdout)
 	default:

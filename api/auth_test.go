@@ -1,0 +1,462 @@
+package api_test
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2/humatest"
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outposthq/outpost/api"
+	"github.com/outposthq/outpost/auth"
+	"github.com/outposthq/outpost/models"
+)
+
+// testPassword is the password of the agents these tests create.
+const testPassword = "correct horse battery staple"
+
+// session is a signed-in agent, as header lines for humatest.
+type session struct {
+	email  string
+	cookie string // "Cookie: outpost_session=…"
+	csrf   string // "X-CSRF-Token: …"
+	token  string
+	info   api.SessionInfo
+}
+
+// createAgentWithPassword stores an agent with role and testPassword and
+// returns its email address.
+func (s *server) createAgentWithPassword(t *testing.T, role models.Role) string {
+	t.Helper()
+	email := unique(string(role)) + "@support.example"
+	rec := s.do(http.MethodPost, "/api/agents", map[string]any{
+		"name": "Agent " + string(role), "email": email, "role": role, "password": testPassword,
+	})
+	agent := decodeAs[models.Agent](t, rec, http.StatusCreated)
+	require.Equal(t, role, agent.Role)
+	require.True(t, agent.CanSignIn)
+	return email
+}
+
+// signIn signs in as email with testPassword on s.
+func (s *server) signIn(t *testing.T, email string) session {
+	t.Helper()
+	return signInOn(t, s.api, email, testPassword)
+}
+
+func signInOn(t *testing.T, tapi humatest.TestAPI, email, password string, headers ...any) session {
+	t.Helper()
+	args := append(headers, map[string]any{"email": email, "password": password})
+	rec := tapi.Post("/api/auth/login", args...)
+	info := decodeAs[api.SessionInfo](t, rec, http.StatusOK)
+	var token string
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == api.SessionCookie {
+			token = c.Value
+		}
+	}
+	require.NotEmpty(t, token, "sign-in set no session cookie")
+	return session{
+		email:  email,
+		cookie: "Cookie: " + api.SessionCookie + "=" + token,
+		csrf:   "X-CSRF-Token: " + info.CSRFToken,
+		token:  token,
+		info:   info,
+	}
+}
+
+func TestSignInSetsSessionCookie(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleAgent)
+
+	rec := s.api.Post("/api/auth/login", map[string]any{"email": strings.ToUpper(email), "password": testPassword})
+	require.Equal(t, http.StatusOK, rec.Code, "email is matched without case; body: %s", rec.Body)
+	cookies := rec.Result().Cookies()
+	require.Len(t, cookies, 1)
+	c := cookies[0]
+	require.Equal(t, api.SessionCookie, c.Name)
+	require.True(t, c.HttpOnly, "HttpOnly")
+	require.True(t, c.Secure, "Secure unless configured off")
+	require.Equal(t, http.SameSiteLaxMode, c.SameSite)
+	require.Equal(t, "/", c.Path)
+	require.InDelta(t, auth.DefaultAbsoluteTimeout.Seconds(), float64(c.MaxAge), 5)
+
+	info := decodeAs[api.SessionInfo](t, rec, http.StatusOK)
+	require.Equal(t, strings.ToLower(email), strings.ToLower(info.Agent.Email))
+	require.NotEmpty(t, info.CSRFToken)
+	require.NotContains(t, rec.Body.String(), "argon2", "the password hash never leaves the server")
+	require.WithinDuration(t, time.Now().Add(auth.DefaultIdleTimeout), info.IdleExpiresAt, time.Minute)
+
+	// Only a hash of the cookie value is stored.
+	var stored models.Session
+	require.NoError(t, s.db.Take(&stored, "agent_id = ?", info.Agent.ID).Error)
+	sum := sha256.Sum256([]byte(c.Value))
+	require.Equal(t, sum[:], stored.TokenHash)
+	var leaks int64
+	require.NoError(t, s.db.Raw(`SELECT count(*) FROM sessions WHERE position(? in encode(token_hash, 'escape')) > 0`, c.Value).Scan(&leaks).Error)
+	require.Zero(t, leaks)
+
+	me := s.api.Get("/api/auth/me", "Cookie: "+api.SessionCookie+"="+c.Value)
+	got := decodeAs[api.SessionInfo](t, me, http.StatusOK)
+	require.Equal(t, info.Agent.ID, got.Agent.ID)
+	require.Equal(t, info.CSRFToken, got.CSRFToken, "the CSRF token is stable for the session")
+}
+
+func TestSignInRefusals(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	active := s.createAgentWithPassword(t, models.RoleAgent)
+	inactive := s.createAgentWithPassword(t, models.RoleAgent)
+	var agent models.Agent
+	require.NoError(t, s.db.Take(&agent, "email = ?", inactive).Error)
+	decodeAs[models.Agent](t, s.do(http.MethodPatch, "/api/agents/"+agent.ID, map[string]any{"active": false}), http.StatusOK)
+	noPassword := decodeAs[models.Agent](t, s.do(http.MethodPost, "/api/agents",
+		map[string]any{"name": "No Password", "email": unique("nopw") + "@support.example"}), http.StatusCreated)
+	require.False(t, noPassword.CanSignIn)
+
+	cases := []struct{ name, email, password string }{
+		{"wrong password", active, testPassword + "!"},
+		{"unknown email", "nobody@support.example", testPassword},
+		{"inactive agent", inactive, testPassword},
+		{"agent without password", noPassword.Email, testPassword},
+	}
+	var details []string
+	for _, c := range cases {
+		rec := s.api.Post("/api/auth/login", map[string]any{"email": c.email, "password": c.password})
+		p := requireProblem(t, rec, http.StatusUnauthorized)
+		require.Empty(t, rec.Result().Cookies(), c.name)
+		require.NotContains(t, rec.Body.String(), c.password, c.name)
+		details = append(details, p.Detail)
+	}
+	for _, d := range details {
+		require.Equal(t, details[0], d, "every refusal reads the same, so none reveals which emails exist")
+	}
+
+	p := requireProblem(t, s.api.Post("/api/auth/login", map[string]any{"email": active}), http.StatusUnprocessableEntity)
+	require.Equal(t, "body.password", p.Errors[0].Location)
+}
+
+func TestSignOutEndsSession(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	sess := s.signIn(t, s.createAgentWithPassword(t, models.RoleViewer))
+
+	rec := s.api.Post("/api/auth/logout", sess.cookie)
+	requireProblem(t, rec, http.StatusForbidden) // no CSRF token
+
+	rec = s.api.Post("/api/auth/logout", sess.cookie, sess.csrf)
+	require.Equal(t, http.StatusNoContent, rec.Code, "body: %s", rec.Body)
+	cleared := rec.Result().Cookies()
+	require.Len(t, cleared, 1)
+	require.Equal(t, api.SessionCookie, cleared[0].Name)
+	require.Negative(t, cleared[0].MaxAge, "the response tells the browser to drop the cookie")
+
+	rec = s.api.Get("/api/auth/me", sess.cookie)
+	p := requireProblem(t, rec, http.StatusUnauthorized)
+	require.Contains(t, p.Detail, "sign in again")
+	rec = s.api.Get("/api/tickets", sess.cookie)
+	requireProblem(t, rec, http.StatusUnauthorized)
+}
+
+func TestSessionCSRF(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	sess := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
+	account := s.createAccount(t, nil)
+	ticket := map[string]any{"title": "Printer on fire", "source": "web", "accountId": account.ID}
+
+	rec := s.api.Post("/api/tickets", sess.cookie, ticket)
+	p := requireProblem(t, rec, http.StatusForbidden)
+	require.Contains(t, p.Detail, "X-CSRF-Token")
+	rec = s.api.Post("/api/tickets", sess.cookie, "X-CSRF-Token: "+auth.CSRFToken("ops_someone-else"), ticket)
+	requireProblem(t, rec, http.StatusForbidden)
+	other := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
+	rec = s.api.Post("/api/tickets", sess.cookie, other.csrf, ticket)
+	requireProblem(t, rec, http.StatusForbidden, "another session's token does not fit this cookie")
+	require.EqualValues(t, 0, ticketCount(t, s.db, account.ID), "a refused request writes nothing")
+
+	rec = s.api.Get("/api/tickets?limit=1", sess.cookie)
+	require.Equal(t, http.StatusOK, rec.Code, "reads need no token; body: %s", rec.Body)
+
+	created := decodeAs[models.Ticket](t, s.api.Post("/api/tickets", sess.cookie, sess.csrf, ticket), http.StatusCreated)
+	require.EqualValues(t, 1, ticketCount(t, s.db, account.ID))
+	var change models.TicketChange
+	require.NoError(t, s.db.Take(&change, "ticket_id = ?", created.ID).Error)
+	require.Equal(t, sess.info.Agent.ID, change.Actor, "the history names the signed-in agent")
+
+	rec = s.do(http.MethodPost, "/api/tickets", ticket)
+	require.Equal(t, http.StatusCreated, rec.Code, "API-key requests need no CSRF token; body: %s", rec.Body)
+}
+
+// TestCrossOriginRequestsRefused sends requests over real HTTP with the
+// headers a browser adds to a request from another site's page.
+func TestCrossOriginRequestsRefused(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	sess := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
+	deps := s.deps
+	deps.TrustedOrigins = []string{"https://support.example"}
+	srv := httptest.NewServer(newHandler(t, deps))
+	t.Cleanup(srv.Close)
+	account := s.createAccount(t, nil)
+	body := fmt.Sprintf(`{"title":"From elsewhere","source":"web","accountId":%q}`, account.ID)
+
+	send := func(headers map[string]string) *http.Response {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/tickets", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Cookie", api.SessionCookie+"="+sess.token)
+		req.Header.Set("X-CSRF-Token", sess.info.CSRFToken)
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := srv.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+
+	require.Equal(t, http.StatusForbidden, send(map[string]string{"Sec-Fetch-Site": "cross-site"}).StatusCode)
+	require.Equal(t, http.StatusForbidden, send(map[string]string{"Origin": "https://evil.example"}).StatusCode)
+	require.EqualValues(t, 0, ticketCount(t, s.db, account.ID))
+
+	require.Equal(t, http.StatusCreated, send(map[string]string{"Sec-Fetch-Site": "same-origin"}).StatusCode)
+	require.Equal(t, http.StatusCreated, send(map[string]string{"Origin": srv.URL}).StatusCode)
+	require.Equal(t, http.StatusCreated, send(map[string]string{"Origin": "https://support.example"}).StatusCode,
+		"a trusted origin may send requests")
+
+	// A sign-in from another site is refused too, so that a page cannot
+	// sign a visitor in to an account of its choosing.
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/auth/login",
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, sess.email, testPassword)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusForbidden, resp.StatusCode)
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestSessionExpiry(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleViewer)
+	clk := &clock{now: time.Now()}
+	deps := s.deps
+	deps.Sessions = auth.NewSessions(s.db, auth.Config{IdleTimeout: time.Hour, AbsoluteTimeout: 3 * time.Hour}, clk.Now)
+	_, tapi := humatest.New(t, api.Config())
+	api.Register(tapi, deps)
+
+	t.Run("idle", func(t *testing.T) {
+		sess := signInOn(t, tapi, email, testPassword)
+		clk.Advance(59 * time.Minute)
+		require.Equal(t, http.StatusOK, tapi.Get("/api/auth/me", sess.cookie).Code, "59 min idle")
+		clk.Advance(59 * time.Minute)
+		require.Equal(t, http.StatusOK, tapi.Get("/api/auth/me", sess.cookie).Code, "each request restarts the idle time")
+		clk.Advance(61 * time.Minute)
+		rec := tapi.Get("/api/auth/me", sess.cookie)
+		requireProblem(t, rec, http.StatusUnauthorized)
+		require.Len(t, rec.Result().Cookies(), 1, "the expired cookie is cleared")
+		clk.Advance(-61 * time.Minute)
+		requireProblem(t, tapi.Get("/api/auth/me", sess.cookie), http.StatusUnauthorized)
+	})
+
+	t.Run("absolute", func(t *testing.T) {
+		sess := signInOn(t, tapi, email, testPassword)
+		require.Equal(t, sess.info.ExpiresAt, clk.Now().UTC().Add(3*time.Hour).Truncate(time.Microsecond))
+		for range 5 {
+			clk.Advance(35 * time.Minute)
+			require.Equal(t, http.StatusOK, tapi.Get("/api/auth/me", sess.cookie).Code)
+		}
+		clk.Advance(25 * time.Minute)
+		requireProblem(t, tapi.Get("/api/auth/me", sess.cookie), http.StatusUnauthorized)
+	})
+
+	t.Run("cleanup deletes expired rows", func(t *testing.T) {
+		signInOn(t, tapi, email, testPassword)
+		clk.Advance(4 * time.Hour)
+		n, err := deps.Sessions.DeleteExpired(t.Context(), 1000)
+		require.NoError(t, err)
+		require.Positive(t, n)
+		var left int64
+		require.NoError(t, s.db.Model(&models.Session{}).
+			Where("agent_id = (SELECT id FROM agents WHERE email = ?)", email).Count(&left).Error)
+		require.Zero(t, left)
+	})
+}
+
+func TestRoleAndStatusChangesApplyToSessions(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleAdmin)
+	sess := s.signIn(t, email)
+	id := sess.info.Agent.ID
+	require.Equal(t, http.StatusOK, s.api.Get("/api/audit-log", sess.cookie).Code)
+
+	decodeAs[models.Agent](t, s.do(http.MethodPatch, "/api/agents/"+id, map[string]any{"role": "viewer"}), http.StatusOK)
+	p := requireProblem(t, s.api.Get("/api/audit-log", sess.cookie), http.StatusForbidden)
+	require.Equal(t, "list-audit-log needs role admin; your agent account has role viewer", p.Detail)
+
+	decodeAs[models.Agent](t, s.do(http.MethodPatch, "/api/agents/"+id, map[string]any{"active": false}), http.StatusOK)
+	requireProblem(t, s.api.Get("/api/auth/me", sess.cookie), http.StatusUnauthorized)
+	decodeAs[models.Agent](t, s.do(http.MethodPatch, "/api/agents/"+id, map[string]any{"active": true}), http.StatusOK)
+	requireProblem(t, s.api.Get("/api/auth/me", sess.cookie), http.StatusUnauthorized,
+		"reactivating an agent does not revive the sessions that deactivation ended")
+
+	p = requireProblem(t, s.do(http.MethodPatch, "/api/agents/"+id, map[string]any{"role": "owner"}), http.StatusUnprocessableEntity)
+	require.Equal(t, "body.role", p.Errors[0].Location)
+}
+
+func TestPasswords(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleAgent)
+	first := s.signIn(t, email)
+	second := s.signIn(t, email)
+	const newPassword = "a much longer passphrase now"
+
+	t.Run("short password refused without echo", func(t *testing.T) {
+		rec := s.do(http.MethodPost, "/api/agents", map[string]any{
+			"name": "Short", "email": unique("short") + "@support.example", "password": "hunter2-xyz"})
+		p := requireProblem(t, rec, http.StatusUnprocessableEntity)
+		require.Equal(t, "body.password", p.Errors[0].Location)
+		require.Contains(t, p.Errors[0].Message, "at least 12 characters")
+		require.NotContains(t, rec.Body.String(), "hunter2-xyz")
+
+		rec = s.do(http.MethodPost, "/api/agents", map[string]any{
+			"name": "Long", "email": unique("long") + "@support.example", "password": strings.Repeat("x", 1025)})
+		requireProblem(t, rec, http.StatusUnprocessableEntity)
+		require.NotContains(t, rec.Body.String(), strings.Repeat("x", 50), "a schema error does not echo the password")
+	})
+
+	t.Run("change own password", func(t *testing.T) {
+		rec := s.api.Post("/api/auth/password", first.cookie, first.csrf,
+			map[string]any{"currentPassword": "wrong password here", "newPassword": newPassword})
+		p := requireProblem(t, rec, http.StatusUnprocessableEntity)
+		require.Equal(t, "body.currentPassword", p.Errors[0].Location)
+
+		rec = s.api.Post("/api/auth/password", first.cookie, first.csrf,
+			map[string]any{"currentPassword": testPassword, "newPassword": newPassword})
+		require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body)
+		require.Equal(t, http.StatusOK, s.api.Get("/api/auth/me", first.cookie).Code, "the session that changed it stays")
+		requireProblem(t, s.api.Get("/api/auth/me", second.cookie), http.StatusUnauthorized)
+
+		requireProblem(t, s.api.Post("/api/auth/login", map[string]any{"email": email, "password": testPassword}), http.StatusUnauthorized)
+		signInOn(t, s.api, email, newPassword)
+	})
+
+	t.Run("admin sets a password", func(t *testing.T) {
+		rec := s.do(http.MethodPut, "/api/agents/"+first.info.Agent.ID+"/password", map[string]any{"password": testPassword})
+		agent := decodeAs[models.Agent](t, rec, http.StatusOK)
+		require.True(t, agent.CanSignIn)
+		requireProblem(t, s.api.Get("/api/auth/me", first.cookie), http.StatusUnauthorized, "setting a password ends sessions")
+		s.signIn(t, email)
+
+		rec = s.do(http.MethodPut, "/api/agents/agt_missing/password", map[string]any{"password": testPassword})
+		requireProblem(t, rec, http.StatusNotFound)
+	})
+}
+
+func TestSignInThrottle(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleAgent)
+	deps := s.deps
+	deps.Throttle = auth.NewThrottle(redis_rate.NewLimiter(rateRedis(t)))
+	// humatest sends every request from 127.0.0.1; as a trusted proxy,
+	// its X-Forwarded-For names the client.
+	deps.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("192.0.2.0/24")}
+	_, tapi := humatest.New(t, api.Config())
+	api.Register(tapi, deps)
+	from := func(n int) string { return fmt.Sprintf("X-Forwarded-For: 198.51.100.%d, 192.0.2.1", n) }
+	attempt := func(client int, password string) *http.Response {
+		return tapi.Post("/api/auth/login", from(client), map[string]any{"email": email, "password": password}).Result()
+	}
+
+	// Ten wrong passwords from ten addresses reach the account's limit.
+	for i := range 10 {
+		require.Equal(t, http.StatusUnauthorized, attempt(i, "not the password").StatusCode, "attempt %d", i)
+	}
+	resp := attempt(20, testPassword)
+	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "even the right password waits")
+	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	require.NoError(t, err)
+	require.Positive(t, retry)
+	require.LessOrEqual(t, retry, 90)
+
+	// Another account from a fresh address is not affected, and a
+	// success clears that account's count.
+	other := s.createAgentWithPassword(t, models.RoleAgent)
+	for range 9 {
+		rec := tapi.Post("/api/auth/login", from(30), map[string]any{"email": other, "password": "not the password"})
+		requireProblem(t, rec, http.StatusUnauthorized)
+	}
+	signInOn(t, tapi, other, testPassword, from(31))
+	rec := tapi.Post("/api/auth/login", from(32), map[string]any{"email": other, "password": "not the password"})
+	requireProblem(t, rec, http.StatusUnauthorized, "the count restarted after the success")
+
+	// One address is limited across accounts.
+	for i := range 30 {
+		rec := tapi.Post("/api/auth/login", from(40), map[string]any{"email": fmt.Sprintf("ghost%d@support.example", i), "password": "x"})
+		require.Equal(t, http.StatusUnauthorized, rec.Code, "attempt %d", i)
+	}
+	rec = tapi.Post("/api/auth/login", from(40), map[string]any{"email": "ghost@support.example", "password": "x"})
+	requireProblem(t, rec, http.StatusTooManyRequests)
+}
+
+func TestSessionRateLimit(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleViewer)
+	tapi := s.replica(t, 2, 2)
+	sess := signInOn(t, tapi, email, testPassword)
+	key := s.roleAuth(t, models.RoleViewer)
+
+	for range 2 {
+		require.Equal(t, http.StatusOK, tapi.Get("/api/tickets?limit=1", sess.cookie).Code)
+	}
+	rec := tapi.Get("/api/tickets?limit=1", sess.cookie)
+	p := requireProblem(t, rec, http.StatusTooManyRequests)
+	require.Contains(t, p.Detail, "this session may send 2 requests per minute")
+	require.NotEmpty(t, rec.Header().Get("Retry-After"))
+
+	second := signInOn(t, tapi, email, testPassword)
+	require.Equal(t, http.StatusOK, tapi.Get("/api/tickets?limit=1", second.cookie).Code, "each session has its own budget")
+	require.Equal(t, http.StatusOK, tapi.Get("/api/tickets?limit=1", key).Code, "API keys count apart from sessions")
+}
+
+func TestSessionOnlyOperations(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	p := requireProblem(t, s.do(http.MethodGet, "/api/auth/me"), http.StatusForbidden)
+	require.Equal(t, "get-current-session is for agents signed in to the dashboard; API keys cannot call it", p.Detail)
+}

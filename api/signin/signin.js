@@ -1,0 +1,54 @@
+// Signs in with POST /api/auth/login, then opens the page named by the
+// "next" query parameter when it is a path on this server.
+"use strict";
+
+function nextPath() {
+  const next = new URLSearchParams(window.location.search).get("next") || "";
+  // Only a path on this origin: "/x" but not "//host" or "/\host".
+  if (/^\/(?![\/\\])/.test(next)) {
+    return next;
+  }
+  return "/docs";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("signin");
+  const error = document.getElementById("error");
+  const submit = document.getElementById("submit");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    submit.disabled = true;
+    try {
+      const response = await fetch("/api/auth/login", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          email: form.elements.email.value,
+          password: form.elements.password.value,
+        }),
+      });
+      if (response.ok) {
+        window.location.assign(nextPath());
+        return;
+      }
+      let message = "Sign-in failed (HTTP " + response.status + ").";
+      try {
+        const problem = await response.json();
+        if (problem.detail) {
+          message = problem.detail;
+        }
+      } catch (ignored) {
+        // The body was not problem details; keep the status message.
+      }
+      error.textContent = message;
+      error.hidden = false;
+    } catch (err) {
+      error.textContent = "The server could not be reached: " + err.message;
+      error.hidden = false;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+});

@@ -1,0 +1,158 @@
+package api
+
+import (
+	"embed"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/outposthq/outpost/auth"
+	"github.com/outposthq/outpost/models"
+)
+
+//go:embed signin
+var signinFiles embed.FS
+
+// MonitoringPath is where the queue UI is served.
+const MonitoringPath = "/monitoring"
+
+// pageSecurityPolicy is the Content-Security-Policy of the sign-in page and
+// of refusal pages: their own scripts and styles only, and no framing.
+const pageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
+	"img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// registerPages adds the sign-in page and, when deps.Monitoring is set, the
+// queue UI behind an admin session.
+func registerPages(mux *http.ServeMux, deps Deps) {
+	files := http.FileServerFS(signinFiles)
+	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", pageSecurityPolicy)
+		w.Header().Set("Cache-Control", "no-store")
+		http.ServeFileFS(w, r, signinFiles, "signin/signin.html")
+	})
+	mux.HandleFunc("GET /signin/{file}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("file") {
+		case "signin.js", "signin.css":
+			w.Header().Set("X-Content-Type-Options", "nosniff")
+			files.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	if deps.Monitoring == nil {
+		return
+	}
+	mux.Handle("GET "+MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
+	mux.Handle(MonitoringPath+"/", adminOnly(deps, deps.Monitoring))
+}
+
+// adminOnly serves next only to admins signed in with a session cookie.
+// Others get 401 or 403: an HTML page that links to the sign-in page when
+// a browser asks for one, problem details otherwise. Requests that change
+// state must also come from a page, which browsers mark with Origin or
+// Sec-Fetch-Site; withCrossOriginCheck has already refused those from
+// other origins.
+func adminOnly(deps Deps, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cookie, err := r.Cookie(SessionCookie)
+		if err != nil {
+			refuse(w, r, http.StatusUnauthorized, "sign in as an admin to open the queue monitor")
+			return
+		}
+		cur, err := deps.Sessions.Authenticate(r.Context(), cookie.Value)
+		if errors.Is(err, auth.ErrInvalidSession) {
+			expired := expiredCookie(!deps.InsecureCookies)
+			http.SetCookie(w, &expired)
+			refuse(w, r, http.StatusUnauthorized, "your session has expired or was ended; sign in again as an admin")
+			return
+		}
+		if err != nil {
+			deps.Logger.ErrorContext(r.Context(), "authenticate request",
+				slog.String("request_id", requestID(r.Context())), slog.String("err", err.Error()))
+			refuse(w, r, http.StatusServiceUnavailable, "authentication is unavailable; retry shortly")
+			return
+		}
+		if cur.Agent.Role != models.RoleAdmin {
+			refuse(w, r, http.StatusForbidden, "the queue monitor is for admins; your agent account has role "+string(cur.Agent.Role))
+			return
+		}
+		if !safeMethod(r.Method) {
+			if r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == "" {
+				refuse(w, r, http.StatusForbidden, "changes through the queue monitor must come from its pages in a browser")
+				return
+			}
+			deps.Logger.InfoContext(r.Context(), "queue monitor change",
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("agent_id", cur.Agent.ID),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path))
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+var refusalPage = template.Must(template.New("refusal").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{{.Title}} · Outpost</title><link rel="stylesheet" href="/signin/signin.css"></head>
+<body><main><h1>{{.Title}}</h1><p>{{.Detail}}</p><p><a href="{{.SignIn}}">Sign in</a></p></main></body>
+</html>
+`))
+
+// refuse answers a browser page request with an HTML page linking to the
+// sign-in page, and any other request with problem details.
+func refuse(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	w.Header().Set("Cache-Control", "no-store")
+	if strings.Contains(r.Header.Get("Accept"), "text/html") {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Content-Security-Policy", pageSecurityPolicy)
+		w.WriteHeader(status)
+		_ = refusalPage.Execute(w, map[string]string{
+			"Title":  http.StatusText(status),
+			"Detail": detail,
+			"SignIn": "/signin?next=" + url.QueryEscape(r.URL.Path),
+		})
+		return
+	}
+	writeProblem(w, status, detail)
+}
+
+// writeProblem writes problem details outside huma, in the same shape.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(&huma.ErrorModel{
+		Title:  http.StatusText(status),
+		Status: status,
+		Detail: detail,
+	})
+}
+
+// withCrossOriginCheck refuses state-changing requests that a browser sent
+// from another origin, using the Sec-Fetch-Site and Origin headers. It
+// protects the session cookie, so requests with an Authorization header,
+// which browsers never add on their own, skip it.
+func withCrossOriginCheck(next http.Handler, trustedOrigins []string) (http.Handler, error) {
+	protection := http.NewCrossOriginProtection()
+	for _, origin := range trustedOrigins {
+		if err := protection.AddTrustedOrigin(origin); err != nil {
+			return nil, err
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			if err := protection.Check(r); err != nil {
+				writeProblem(w, http.StatusForbidden,
+					"cross-origin request refused: requests that change data with the session cookie must come from this server's own pages")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	}), nil
+}
