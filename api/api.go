@@ -65,6 +65,7 @@ func NewHandler(deps Deps) http.Handler {
 	mux := http.NewServeMux()
 	api := humago.New(mux, Config())
 	Register(api, deps)
+	registerDocs(mux)
 	return withRequestLog(withInputChecks(mux), deps.Logger)
 }
 
@@ -76,9 +77,11 @@ func init() {
 }
 
 // Config returns the huma configuration: OpenAPI 3.1 at /openapi.json and
-// /openapi.yaml, docs at /docs, and the API-key security scheme.
+// /openapi.yaml and the API-key security scheme. huma's docs route is off
+// because NewHandler serves /docs from embedded files (docs.go).
 func Config() huma.Config {
 	cfg := huma.DefaultConfig("Outpost API", Version)
+	cfg.DocsPath = ""
 	cfg.Info.Description = "Outpost is the backend of a customer-support platform: tickets, " +
 		"accounts, agents and signed webhooks. Authenticate every /api request with " +
 		"`Authorization: Bearer <API key>`; create a key with `outpost apikey create --name NAME`."
