@@ -88,6 +88,7 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	api := humago.New(mux, Config())
 	Register(api, deps)
+	registerDocs(mux)
 	if deps.Sessions != nil {
 		registerPages(mux, deps)
 	}
@@ -106,9 +107,11 @@ func init() {
 }
 
 // Config returns the huma configuration: OpenAPI 3.1 at /openapi.json and
-// /openapi.yaml, docs at /docs, and the API-key security scheme.
+// /openapi.yaml and the API-key security scheme. huma's docs route is off
+// because NewHandler serves /docs from embedded files (docs.go).
 func Config() huma.Config {
 	cfg := huma.DefaultConfig("Outpost API", Version)
+	cfg.DocsPath = ""
 	cfg.Info.Description = "Outpost is the backend of a customer-support platform: tickets, " +
 		"accounts, agents and signed webhooks. Integrations authenticate every /api request with " +
 		"`Authorization: Bearer <API key>`; create a key with `outpost apikey create --name NAME`. " +

@@ -459,7 +459,7 @@ func TestHandlerServesDocsAndHealth(t *testing.T) {
 	t.Run("docs", func(t *testing.T) {
 		resp, body := getURL(t, srv, "/docs", nil)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.Equal(t, "text/html", resp.Header.Get("Content-Type"))
+		require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 		require.Contains(t, string(body), "/openapi.yaml")
 	})
 	t.Run("healthz", func(t *testing.T) {
