@@ -429,6 +429,11 @@ func TestAPIKeyCommands(t *testing.T) {
 	_, err = apikeys.New(db, nil).Authenticate(context.Background(), secret)
 	require.ErrorIs(t, err, apikeys.ErrInvalidKey)
 
+	var actions []string
+	require.NoError(t, db.Model(&models.AuditEntry{}).
+		Where("actor_type = ? AND resource_id = ?", models.ActorCLI, id).Order("created_at").Pluck("action", &actions).Error)
+	require.Equal(t, []string{"create-api-key", "revoke-api-key"}, actions, "command-line changes are audited")
+
 	_, err = cli("apikey", "revoke", "key_missing")
 	require.ErrorIs(t, err, outpost.ErrNotFound)
 	_, err = cli("apikey", "rotate")

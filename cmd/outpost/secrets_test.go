@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/internal/testenv"
 )
 
@@ -33,7 +36,8 @@ func (b *lockedBuffer) String() string {
 }
 
 // TestLogsHoldNoSecrets runs a full flow through outpost dev at debug level
-// and scans every log line for the API keys and webhook secrets it handled.
+// and scans every log line for the API keys, webhook secrets, passwords,
+// session tokens and CSRF tokens it handled.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	var logs lockedBuffer
@@ -75,8 +79,63 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
 
+	// An agent signs in, fails once, changes the password and signs out.
+	const password = "first dashboard passphrase"
+	const newPassword = "second dashboard passphrase"
+	secrets["password"] = "x_" + password
+	secrets["new password"] = "x_" + newPassword
+	var stdout bytes.Buffer
+	err = run(context.Background(), []string{"agent", "create", "--email", "lea@support.example", "--role", "admin"},
+		p.getenv, strings.NewReader(password+"\n"), &stdout, &logs)
+	require.NoError(t, err)
+	postJSON := func(path string, body any, header http.Header) *http.Response {
+		raw, err := json.Marshal(body)
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, p.baseURL+path, bytes.NewReader(raw))
+		require.NoError(t, err)
+		req.Header = header.Clone()
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		res.Body.Close()
+		return res
+	}
+	res = postJSON("/api/auth/login", map[string]string{"email": "lea@support.example", "password": "wrong " + password}, http.Header{})
+	require.Equal(t, http.StatusUnauthorized, res.StatusCode)
+	var me struct {
+		CSRFToken string `json:"csrfToken"`
+	}
+	signIn := func(pw string) string {
+		raw, err := json.Marshal(map[string]string{"email": "lea@support.example", "password": pw})
+		require.NoError(t, err)
+		res, err := http.Post(p.baseURL+"/api/auth/login", "application/json", bytes.NewReader(raw))
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&me))
+		for _, c := range res.Cookies() {
+			if c.Name == api.SessionCookie {
+				return c.Value
+			}
+		}
+		t.Fatal("sign-in set no session cookie")
+		return ""
+	}
+	token := signIn(password)
+	secrets["session token"] = token
+	secrets["CSRF token"] = "x_" + me.CSRFToken
+	session := http.Header{"Cookie": {api.SessionCookie + "=" + token}, "X-Csrf-Token": {me.CSRFToken}}
+	res = postJSON("/api/auth/password", map[string]string{"currentPassword": password, "newPassword": "short"}, session)
+	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	res = postJSON("/api/auth/password", map[string]string{"currentPassword": password, "newPassword": newPassword}, session)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	res = postJSON("/api/auth/logout", nil, session)
+	require.Equal(t, http.StatusNoContent, res.StatusCode)
+	secrets["second session token"] = signIn(newPassword)
+
 	out := logs.String()
 	require.Contains(t, out, `"msg":"request"`, "the capture holds the request log")
+	require.Contains(t, out, "signed in", "the capture holds the sign-in log")
 	require.Contains(t, out, "API key created", "the capture holds the CLI log")
 	for name, secret := range secrets {
 		require.NotEmpty(t, secret, name)

@@ -1,0 +1,156 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/stretchr/testify/require"
+
+	"github.com/outposthq/outpost/api"
+	"github.com/outposthq/outpost/models"
+)
+
+// monitoringServer serves s with the real queue UI over HTTP.
+func (s *server) monitoringServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	opt, err := asynq.ParseRedisURI(redisURL)
+	require.NoError(t, err)
+	monitor := asynqmon.New(asynqmon.Options{RootPath: api.MonitoringPath, RedisConnOpt: opt})
+	t.Cleanup(func() { _ = monitor.Close() })
+	deps := s.deps
+	deps.Monitoring = monitor
+	srv := httptest.NewServer(newHandler(t, deps))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fetch sends a request to srv and returns the response and its body.
+func fetch(t *testing.T, srv *httptest.Server, method, path string, headers map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, nil)
+	require.NoError(t, err)
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(body)
+}
+
+func TestMonitoringNeedsAdminSession(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := s.monitoringServer(t)
+	admin := s.signIn(t, s.createAgentWithPassword(t, models.RoleAdmin))
+	agent := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
+	viewer := s.signIn(t, s.createAgentWithPassword(t, models.RoleViewer))
+	cookie := func(sess session) map[string]string {
+		return map[string]string{"Cookie": api.SessionCookie + "=" + sess.token}
+	}
+	paths := []string{"/monitoring/", "/monitoring/api/queues", "/monitoring/static/js/main.js"}
+
+	for _, path := range paths {
+		resp, body := fetch(t, srv, http.MethodGet, path, nil)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s signed out", path)
+		require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+		require.Contains(t, body, "sign in as an admin")
+
+		resp, _ = fetch(t, srv, http.MethodGet, path, map[string]string{"Authorization": "Bearer " + s.secret})
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "%s with an admin API key: the queue UI takes sessions only", path)
+
+		for _, sess := range []session{agent, viewer} {
+			resp, body = fetch(t, srv, http.MethodGet, path, cookie(sess))
+			require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s as %s", path, sess.info.Agent.Role)
+			require.Contains(t, body, "for admins")
+		}
+	}
+
+	resp, body := fetch(t, srv, http.MethodGet, "/monitoring/", map[string]string{"Accept": "text/html,application/xhtml+xml"})
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	require.Contains(t, body, `href="/signin?next=%2Fmonitoring%2F"`, "a browser is offered the sign-in page")
+
+	resp, body = fetch(t, srv, http.MethodGet, "/monitoring/", cookie(admin))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
+	require.Contains(t, body, "<div id=\"root\">", "the queue UI's page")
+	resp, body = fetch(t, srv, http.MethodGet, "/monitoring/api/queues", cookie(admin))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
+	var queues struct {
+		Queues []any `json:"queues"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &queues), "the queue UI's JSON API answers: %s", body)
+
+	resp, _ = fetch(t, srv, http.MethodGet, "/monitoring", nil)
+	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
+	require.Equal(t, "/monitoring/", resp.Header.Get("Location"))
+}
+
+func TestMonitoringChanges(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := s.monitoringServer(t)
+	admin := s.signIn(t, s.createAgentWithPassword(t, models.RoleAdmin))
+	viewer := s.signIn(t, s.createAgentWithPassword(t, models.RoleViewer))
+	// Deleting every archived task of a queue that does not exist changes
+	// nothing, but reaches the queue UI's handler only when allowed.
+	const path = "/monitoring/api/queues/outpost-test-empty/archived_tasks:delete_all"
+
+	headers := func(sess session, extra map[string]string) map[string]string {
+		h := map[string]string{"Cookie": api.SessionCookie + "=" + sess.token}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	resp, body := fetch(t, srv, http.MethodDelete, path, headers(viewer, map[string]string{"Origin": srv.URL}))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a viewer cannot delete tasks; body: %s", body)
+
+	resp, body = fetch(t, srv, http.MethodDelete, path, headers(admin, nil))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "a change must come from a browser page; body: %s", body)
+	require.Contains(t, body, "from its pages")
+
+	resp, body = fetch(t, srv, http.MethodDelete, path, headers(admin, map[string]string{"Origin": "https://evil.example"}))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode, "cross-origin; body: %s", body)
+	require.Contains(t, body, "cross-origin")
+
+	resp, body = fetch(t, srv, http.MethodDelete, path, headers(admin, map[string]string{"Origin": srv.URL}))
+	require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, resp.StatusCode,
+		"an admin's same-origin request reaches the queue UI; body: %s", body)
+}
+
+func TestSignInPage(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := httptest.NewServer(newHandler(t, s.deps))
+	t.Cleanup(srv.Close)
+
+	resp, body := fetch(t, srv, http.MethodGet, "/signin", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	csp := resp.Header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "script-src 'self'")
+	require.Contains(t, csp, "frame-ancestors 'none'")
+	require.Contains(t, body, `<script src="/signin/signin.js"`)
+	require.NotContains(t, body, "<script>", "no inline script, so the policy needs no 'unsafe-inline'")
+
+	resp, body = fetch(t, srv, http.MethodGet, "/signin/signin.js", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Type"), "javascript")
+	require.Contains(t, body, "/api/auth/login")
+
+	resp, _ = fetch(t, srv, http.MethodGet, "/signin/signin.html.bak", nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	resp, _ = fetch(t, srv, http.MethodGet, "/monitoring/", nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "without a queue UI configured, nothing is served there")
+	require.True(t, strings.HasPrefix(srv.URL, "http://127.0.0.1"))
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/outposthq/outpost/auth"
+	"github.com/outposthq/outpost/internal/testenv"
+	"github.com/outposthq/outpost/models"
+)
+
+func TestAgentCommands(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"OUTPOST_DATABASE_URL": testenv.DatabaseURL(t, "e2e_agent_cli")}
+	getenv := func(k string) string { return env[k] }
+	var logs bytes.Buffer
+	cli := func(stdin string, args ...string) (string, error) {
+		var stdout bytes.Buffer
+		err := run(context.Background(), args, getenv, strings.NewReader(stdin), &stdout, &logs)
+		return stdout.String(), err
+	}
+	db := testenv.DB(t, "e2e_agent_cli")
+	sessions := auth.NewSessions(db, auth.Config{}, nil)
+	const password = "a long admin passphrase"
+
+	out, err := cli(password+"\n", "agent", "create", "--email", "Root@Support.example", "--role", "admin")
+	require.NoError(t, err)
+	require.Contains(t, out, "role admin")
+	cur, _, err := sessions.SignIn(context.Background(), "root@support.example", password, auth.Client{})
+	require.NoError(t, err, "the password read from standard input signs in")
+	require.Equal(t, models.RoleAdmin, cur.Agent.Role)
+	require.Equal(t, "Root", cur.Agent.Name, "the name defaults to the email's local part")
+
+	env["OUTPOST_AGENT_PASSWORD"] = "from the environment too"
+	_, err = cli("", "agent", "create", "--email", "viewer@support.example", "--name", "Vera", "--role", "viewer")
+	require.NoError(t, err)
+	_, _, err = sessions.SignIn(context.Background(), "viewer@support.example", "from the environment too", auth.Client{})
+	require.NoError(t, err, "OUTPOST_AGENT_PASSWORD is read first")
+	delete(env, "OUTPOST_AGENT_PASSWORD")
+
+	_, err = cli("short\n", "agent", "create", "--email", "short@support.example")
+	require.ErrorContains(t, err, "at least 12 characters")
+	_, err = cli("", "agent", "create", "--email", "empty@support.example")
+	require.ErrorContains(t, err, "OUTPOST_AGENT_PASSWORD")
+	_, err = cli(password+"\n", "agent", "create", "--email", "ROOT@support.example")
+	require.ErrorContains(t, err, "another agent already has this email address")
+	_, err = cli(password+"\n", "agent", "create", "--email", "x@support.example", "--role", "owner")
+	require.ErrorContains(t, err, `invalid --role "owner"`)
+	_, err = cli(password+"\n", "agent", "create", "--password", password)
+	require.ErrorContains(t, err, "flag provided but not defined: -password", "there is no password flag")
+
+	const newPassword = "the replacement passphrase"
+	_, token, err := sessions.SignIn(context.Background(), "root@support.example", password, auth.Client{})
+	require.NoError(t, err)
+	out, err = cli(newPassword+"\r\n", "agent", "set-password", "--email", "root@support.example")
+	require.NoError(t, err)
+	require.Contains(t, out, "ended their sessions")
+	_, err = sessions.Authenticate(context.Background(), token)
+	require.ErrorIs(t, err, auth.ErrInvalidSession, "setting a password ends the agent's sessions")
+	_, _, err = sessions.SignIn(context.Background(), "root@support.example", newPassword, auth.Client{})
+	require.NoError(t, err, "a CRLF line ending is not part of the password")
+	_, err = cli(newPassword+"\n", "agent", "set-password", "--email", "nobody@support.example")
+	require.ErrorContains(t, err, "no agent has the email address")
+
+	out, err = cli("", "agent", "list")
+	require.NoError(t, err)
+	require.Contains(t, out, "Root@Support.example")
+	require.Contains(t, out, "viewer@support.example")
+	require.NotContains(t, out, "argon2")
+
+	var entries []models.AuditEntry
+	require.NoError(t, db.Order("created_at, id").Find(&entries).Error)
+	require.Len(t, entries, 3, "two creates and a password change")
+	for _, e := range entries {
+		require.Equal(t, models.ActorCLI, e.ActorType)
+		require.NotEmpty(t, e.ActorID)
+		require.Equal(t, "agent", e.ResourceType)
+	}
+	require.Equal(t, "set-agent-password", entries[2].Action)
+	require.Equal(t, cur.Agent.ID, entries[2].ResourceID)
+
+	for _, secret := range []string{password, newPassword, "from the environment too"} {
+		require.NotContains(t, logs.String(), secret, "a password reached the log")
+	}
+}
