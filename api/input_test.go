@@ -11,7 +11,6 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/stretchr/testify/require"
-
 )
 
 // rawRequest sends body with the given content to srv with the server's
