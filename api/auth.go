@@ -152,7 +152,7 @@ func (h *handlers) signIn(ctx context.Context, in *SignInInput) (*SignInOutput, 
 	cur, token, err := h.deps.Sessions.SignIn(ctx, in.Body.Email, in.Body.Password,
 		auth.Client{Address: address, UserAgent: in.UserAgent})
 	if errors.Is(err, auth.ErrInvalidCredentials) {
-		h.deps.Logger.InfoContext(ctx, "sign-in refused",
+		h.deps.Logger.InfoContext(ctx, "sign-in rejected",
 			slog.String("request_id", requestID(ctx)), slog.String("address", address))
 		return nil, huma.Error401Unauthorized("email or password is incorrect, or the agent is inactive or has no password")
 	}

@@ -19,7 +19,7 @@ import (
 //go:embed signin
 var signinFiles embed.FS
 
-// MonitoringPath is where the queue UI is served.
+// MonitoringPath is the path of the queue UI.
 const MonitoringPath = "/monitoring"
 
 // pageSecurityPolicy is the Content-Security-Policy of the sign-in page and
@@ -54,7 +54,7 @@ func registerPages(mux *http.ServeMux, deps Deps) {
 
 // adminOnly serves next only to admins signed in with a session cookie.
 // Others get 401 or 403: an HTML page that links to the sign-in page when
-// a browser asks for one, problem details otherwise. Requests that change
+// the request accepts HTML, problem details otherwise. Requests that change
 // state must also come from a page, which browsers mark with Origin or
 // Sec-Fetch-Site; withCrossOriginCheck has already refused those from
 // other origins.
@@ -105,8 +105,8 @@ var refusalPage = template.Must(template.New("refusal").Parse(`<!doctype html>
 </html>
 `))
 
-// refuse answers a browser page request with an HTML page linking to the
-// sign-in page, and any other request with problem details.
+// refuse writes an HTML page linking to the sign-in page for a request that
+// accepts HTML, and problem details for any other request.
 func refuse(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	w.Header().Set("Cache-Control", "no-store")
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {

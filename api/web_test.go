@@ -88,7 +88,7 @@ func TestMonitoringNeedsAdminSession(t *testing.T) {
 	var queues struct {
 		Queues []any `json:"queues"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(body), &queues), "the queue UI's JSON API answers: %s", body)
+	require.NoError(t, json.Unmarshal([]byte(body), &queues), "the queue UI's JSON API responds: %s", body)
 
 	resp, _ = fetch(t, srv, http.MethodGet, "/monitoring", nil)
 	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)

@@ -82,7 +82,7 @@ func VerifyPassword(encoded, password string) (ok, rehash bool, err error) {
 }
 
 // dummyHash is verified when a sign-in names no usable agent, so that the
-// answer takes as long as for a wrong password and does not reveal which
+// response takes as long as for a wrong password and does not reveal which
 // email addresses belong to agents.
 var dummyHash = HashPassword("outpost-dummy-password")
 

@@ -168,6 +168,7 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Current, err
 		return Current{}, ErrInvalidSession
 	}
 	db := s.db.WithContext(ctx)
+
 	sum := sha256.Sum256([]byte(token))
 	var session models.Session
 	err := db.Take(&session, "token_hash = ?", sum[:]).Error
@@ -186,12 +187,14 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Current, err
 		}
 		return Current{}, ErrInvalidSession
 	}
+
 	if err := db.Take(&cur.Agent, "id = ?", session.AgentID).Error; err != nil {
 		return Current{}, fmt.Errorf("load agent of session: %w", err)
 	}
 	if !cur.Agent.Active || cur.Agent.PasswordHash == nil {
 		return Current{}, ErrInvalidSession
 	}
+
 	if now.Sub(session.LastSeenAt) >= lastSeenResolution {
 		err := db.Model(&models.Session{}).Where("id = ?", session.ID).Update("last_seen_at", now).Error
 		if err != nil {
@@ -256,15 +259,6 @@ func (s *Sessions) ChangePassword(ctx context.Context, cur Current, currentPassw
 		return models.Agent{}, &outpost.FieldError{Field: "body.newPassword", Message: "new password is the same as the current one"}
 	}
 	return s.SetPassword(ctx, cur.Agent.ID, newPassword, "body.newPassword", cur.Session.ID)
-}
-
-// EndAgentSessions ends every session of agent agentID, such as after the
-// agent is deactivated.
-func (s *Sessions) EndAgentSessions(ctx context.Context, agentID string) error {
-	if err := s.db.WithContext(ctx).Delete(&models.Session{}, "agent_id = ?", agentID).Error; err != nil {
-		return fmt.Errorf("delete sessions of agent: %w", err)
-	}
-	return nil
 }
 
 // DeleteExpired deletes up to limit sessions that have expired, by either

@@ -87,6 +87,7 @@ func (c agentCommand) create(ctx context.Context, args []string) error {
 	if *name == "" {
 		*name, _, _ = strings.Cut(strings.TrimSpace(*email), "@")
 	}
+
 	password, err := c.readPassword()
 	if err != nil {
 		return err
@@ -95,6 +96,7 @@ func (c agentCommand) create(ctx context.Context, args []string) error {
 		return cliError(err)
 	}
 	hash := auth.HashPassword(password)
+
 	svc := helpdesk.NewService(c.db, nil, nil)
 	agent, err := svc.CreateAgent(ctx, helpdesk.NewAgent{Name: *name, Email: *email, Role: models.Role(*role), PasswordHash: &hash})
 	if err != nil {
