@@ -460,3 +460,21 @@ func TestSessionOnlyOperations(t *testing.T) {
 	p := requireProblem(t, s.do(http.MethodGet, "/api/auth/me"), http.StatusForbidden)
 	require.Equal(t, "get-current-session is for agents signed in to the dashboard; API keys cannot call it", p.Detail)
 }
+
+func TestClientAddress(t *testing.T) {
+	t.Parallel()
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	for _, tc := range []struct{ name, remote, forwarded, want string }{
+		{"direct client", "203.0.113.7:5000", "", "203.0.113.7"},
+		{"direct client ignores the header", "203.0.113.7:5000", "198.51.100.1", "203.0.113.7"},
+		{"one proxy", "10.0.0.2:5000", "198.51.100.1", "198.51.100.1"},
+		{"two proxies", "10.0.0.2:5000", "198.51.100.1, 10.0.0.3", "198.51.100.1"},
+		{"spoofed first hop", "10.0.0.2:5000", "1.2.3.4, 198.51.100.1", "198.51.100.1"},
+		{"malformed hop stops the walk", "10.0.0.2:5000", "198.51.100.1, garbage, 10.0.0.3", "10.0.0.3"},
+		{"proxy without header", "10.0.0.2:5000", "", "10.0.0.2"},
+		{"IPv6 proxy", "[::1]:5000", "2001:db8::5", "2001:db8::5"},
+		{"mapped IPv4 peer", "[::ffff:203.0.113.7]:5000", "", "203.0.113.7"},
+	} {
+		require.Equal(t, tc.want, api.ClientAddress(tc.remote, tc.forwarded, proxies), tc.name)
+	}
+}

@@ -7,3 +7,6 @@ func OperationRoles() map[string][]models.Role { return operationRoles }
 
 // AuditedOperations returns the operations that withAudit records.
 func AuditedOperations() map[string]string { return auditedOperations }
+
+// ClientAddress exposes clientAddress to the external tests.
+var ClientAddress = clientAddress
