@@ -63,7 +63,8 @@ type Deps struct {
 	// cookie.
 	TrustedOrigins []string
 	// Monitoring, when set, is the queue UI served at /monitoring/ to
-	// admins signed in with a session.
+	// admins signed in with a session. Its manifest.json is served to
+	// everyone, because browsers fetch it without cookies.
 	Monitoring http.Handler
 	// Audit records configuration changes and serves the audit log; nil
 	// turns both off.

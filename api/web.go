@@ -28,7 +28,8 @@ const pageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'se
 	"img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
 // registerPages adds the sign-in page and, when deps.Monitoring is set, the
-// queue UI behind an admin session.
+// queue UI behind an admin session. Only the UI's web app manifest is
+// served without a session.
 func registerPages(mux *http.ServeMux, deps Deps) {
 	files := http.FileServerFS(signinFiles)
 	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, r *http.Request) {
@@ -50,6 +51,11 @@ func registerPages(mux *http.ServeMux, deps Deps) {
 	}
 	mux.Handle("GET "+MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
 	mux.Handle(MonitoringPath+"/", adminOnly(deps, deps.Monitoring))
+	// Browsers fetch a web app manifest without cookies unless its <link>
+	// has crossorigin="use-credentials", which asynqmon's page lacks, so
+	// the session check would reject every fetch of it with 401. The file
+	// contains only asynqmon's app name, icon paths and colors.
+	mux.Handle("GET "+MonitoringPath+"/manifest.json", deps.Monitoring)
 }
 
 // adminOnly serves next only to admins signed in with a session cookie.

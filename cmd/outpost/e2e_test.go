@@ -125,6 +125,7 @@ func startDevLogging(t *testing.T, dbName, redisURL string, logger *slog.Logger,
 	getenv := func(k string) string { return env[k] }
 	cfg, err := loadConfig(getenv)
 	require.NoError(t, err)
+	cfg = applyDevDefaults(cfg, getenv, logger)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)

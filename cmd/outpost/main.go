@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -70,18 +71,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger := newLogger(cfg, stderr)
 	redis.SetLogger(newRedisLogger(logger))
-	if cmd == "dev" && getenv("OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS") == "" {
-		// Development receivers usually run on the same machine.
-		cfg.Webhooks.AllowPrivateNetworks = true
-		logger.Warn("dev lets webhook endpoints use loopback and private addresses; " +
-			"set OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS=false to keep the SSRF guard on")
-	}
-	if cmd == "dev" && getenv("OUTPOST_SESSION_COOKIE_SECURE") == "" {
-		// Development servers usually listen on plain HTTP, over which
-		// browsers do not send a Secure cookie.
-		cfg.SecureCookies = false
-		logger.Warn("dev sends the session cookie without the Secure attribute, for plain HTTP; " +
-			"set OUTPOST_SESSION_COOKIE_SECURE=true when serving over HTTPS")
+	if cmd == "dev" {
+		cfg = applyDevDefaults(cfg, getenv, logger)
 	}
 
 	switch cmd {
@@ -106,4 +97,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
+}
+
+// applyDevDefaults returns cfg with the defaults of `outpost dev` for the
+// variables that getenv leaves unset, and logs a warning for each one.
+func applyDevDefaults(cfg Config, getenv func(string) string, logger *slog.Logger) Config {
+	if getenv("OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS") == "" {
+		// Development receivers usually run on the same machine.
+		cfg.Webhooks.AllowPrivateNetworks = true
+		logger.Warn("dev lets webhook endpoints use loopback and private addresses; " +
+			"set OUTPOST_WEBHOOK_ALLOW_PRIVATE_NETWORKS=false to keep the SSRF guard on")
+	}
+	if getenv("OUTPOST_SESSION_COOKIE_SECURE") == "" {
+		// Development servers usually listen on plain HTTP, over which
+		// browsers send a Secure cookie only to localhost and loopback
+		// addresses.
+		cfg.SecureCookies = false
+		logger.Warn("dev sends the session cookie without the Secure attribute, for plain HTTP; " +
+			"set OUTPOST_SESSION_COOKIE_SECURE=true when serving over HTTPS")
+	}
+	return cfg
 }
