@@ -89,14 +89,15 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	api := humago.New(mux, Config())
 	Register(api, deps)
-	registerDocs(mux)
-	if deps.Sessions != nil {
-		registerPages(mux, deps)
-	}
-	handler, err := withCrossOriginCheck(mux, deps.TrustedOrigins)
+	protection, err := newCrossOriginProtection(deps.TrustedOrigins)
 	if err != nil {
 		return nil, fmt.Errorf("trusted origins: %w", err)
 	}
+	registerDocs(mux)
+	if deps.Sessions != nil {
+		registerPages(mux, deps, protection)
+	}
+	handler := withCrossOriginCheck(mux, protection)
 	return withRequestLog(withInputChecks(handler), deps.Logger), nil
 }
 
@@ -148,7 +149,9 @@ func tidyValidationErrors(_ huma.Context, _ string, v any) (any, error) {
 	prefix, suffix, _ := strings.Cut(validation.MsgExpectedRequiredProperty, "%s")
 	for _, detail := range model.Errors {
 		detail.Value = shortValue(detail.Value)
-		if secretField(detail.Location) {
+		if secretField(detail.Location) || detail.Location == "body" {
+			// A value at "body" is the raw body of a request that is
+			// not valid JSON, which may contain a password.
 			detail.Value = nil
 		}
 		name, ok := strings.CutPrefix(detail.Message, prefix)

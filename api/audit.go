@@ -18,9 +18,10 @@ import (
 // mapped to the type of resource they change. withAudit records each of
 // their successful requests.
 var auditedOperations = map[string]string{
-	"create-agent":       "agent",
-	"update-agent":       "agent",
-	"set-agent-password": "agent",
+	"create-agent":        "agent",
+	"update-agent":        "agent",
+	"set-agent-password":  "agent",
+	"change-own-password": "agent",
 
 	"create-api-key": "api_key",
 	"revoke-api-key": "api_key",

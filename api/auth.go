@@ -20,19 +20,33 @@ import (
 
 // SignInInput is the request of sign-in.
 type SignInInput struct {
-	UserAgent    string `header:"User-Agent" hidden:"true"`
-	ForwardedFor string `header:"X-Forwarded-For" hidden:"true"`
-	Body         struct {
+	UserAgent string `header:"User-Agent" hidden:"true"`
+	Body      struct {
 		Email    string `json:"email" minLength:"1" maxLength:"320" example:"dana@support.example"`
 		Password string `json:"password" minLength:"1" maxLength:"1024" writeOnly:"true"`
 	}
-	remoteAddr string
+	remoteAddr   string
+	forwardedFor string
 }
 
-// Resolve records the peer address, which huma offers to resolvers only.
+// Resolve records the peer address, which huma offers to resolvers only,
+// and every X-Forwarded-For line: a proxy may add its own line rather than
+// extend the client's.
 func (in *SignInInput) Resolve(ctx huma.Context) []error {
 	in.remoteAddr = ctx.RemoteAddr()
+	in.forwardedFor = forwardedFor(ctx)
 	return nil
+}
+
+// forwardedFor joins the X-Forwarded-For lines of a request in order.
+func forwardedFor(ctx huma.Context) string {
+	var lines []string
+	ctx.EachHeader(func(name, value string) {
+		if strings.EqualFold(name, "X-Forwarded-For") {
+			lines = append(lines, value)
+		}
+	})
+	return strings.Join(lines, ",")
 }
 
 // SessionInfo describes the caller's dashboard session.
@@ -119,6 +133,7 @@ func registerAuth(api huma.API, h *handlers) {
 		Summary:     "Change your password",
 		Description: "Replaces the signed-in agent's password after checking the current one, and ends the agent's other sessions.",
 		Tags:        []string{"Sign-in"},
+		Errors:      []int{http.StatusTooManyRequests},
 	})), h.changeOwnPassword)
 
 	huma.Register(api, secured(huma.Operation{
@@ -133,9 +148,11 @@ func registerAuth(api huma.API, h *handlers) {
 }
 
 func (h *handlers) signIn(ctx context.Context, in *SignInInput) (*SignInOutput, error) {
-	address := clientAddress(in.remoteAddr, in.ForwardedFor, h.deps.TrustedProxies)
+	address := clientAddress(in.remoteAddr, in.forwardedFor, h.deps.TrustedProxies)
 	if h.deps.Throttle != nil {
-		wait, err := h.deps.Throttle.Attempt(ctx, in.Body.Email, address)
+		callCtx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
+		wait, err := h.deps.Throttle.Attempt(callCtx, in.Body.Email, address)
+		cancel()
 		if err != nil {
 			// Argon2id already makes each guess slow, so sign-in stays
 			// available while Redis is not.
@@ -143,10 +160,7 @@ func (h *handlers) signIn(ctx context.Context, in *SignInInput) (*SignInOutput, 
 				slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
 		}
 		if wait > 0 {
-			retry := max(1, ceilSeconds(wait))
-			return nil, huma.ErrorWithHeaders(
-				huma.Error429TooManyRequests(fmt.Sprintf("too many sign-in attempts for this account or from this address; retry after %d s", retry)),
-				http.Header{"Retry-After": []string{strconv.Itoa(retry)}})
+			return nil, tooManyAttempts(wait)
 		}
 	}
 	cur, token, err := h.deps.Sessions.SignIn(ctx, in.Body.Email, in.Body.Password,
@@ -160,7 +174,10 @@ func (h *handlers) signIn(ctx context.Context, in *SignInInput) (*SignInOutput, 
 		return nil, h.problem(ctx, err)
 	}
 	if h.deps.Throttle != nil {
-		if err := h.deps.Throttle.Succeeded(ctx, in.Body.Email); err != nil {
+		callCtx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
+		err := h.deps.Throttle.Succeeded(callCtx, in.Body.Email)
+		cancel()
+		if err != nil {
 			h.deps.Logger.WarnContext(ctx, "clear sign-in attempts", slog.String("err", err.Error()))
 		}
 	}
@@ -190,6 +207,20 @@ func (h *handlers) getCurrentSession(ctx context.Context, _ *struct{}) (*BodyOut
 
 func (h *handlers) changeOwnPassword(ctx context.Context, in *ChangeOwnPasswordInput) (*BodyOutput[models.Agent], error) {
 	c, _ := callerFrom(ctx)
+	if h.deps.Throttle != nil {
+		// The current password is a guess like a sign-in's, so it
+		// counts against the same account limit.
+		callCtx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
+		wait, err := h.deps.Throttle.AttemptAccount(callCtx, c.Session.Agent.Email)
+		cancel()
+		if err != nil {
+			h.deps.Logger.WarnContext(ctx, "sign-in throttle unavailable; attempt not counted",
+				slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
+		}
+		if wait > 0 {
+			return nil, tooManyAttempts(wait)
+		}
+	}
 	agent, err := h.deps.Sessions.ChangePassword(ctx, *c.Session, in.Body.CurrentPassword, in.Body.NewPassword)
 	if err != nil {
 		return nil, h.problem(ctx, err)
@@ -207,6 +238,14 @@ func (h *handlers) setAgentPassword(ctx context.Context, in *SetAgentPasswordInp
 		return nil, h.problem(ctx, err)
 	}
 	return &BodyOutput[models.Agent]{Body: agent}, nil
+}
+
+// tooManyAttempts is the 429 of a throttled password check.
+func tooManyAttempts(wait time.Duration) error {
+	retry := max(1, ceilSeconds(wait))
+	return huma.ErrorWithHeaders(
+		huma.Error429TooManyRequests(fmt.Sprintf("too many password attempts for this account or from this address; retry after %d s", retry)),
+		http.Header{"Retry-After": []string{strconv.Itoa(retry)}})
 }
 
 func sessionInfo(cur auth.Current, token string) SessionInfo {
@@ -271,7 +310,7 @@ func clientAddress(remoteAddr, forwardedFor string, trusted []netip.Prefix) stri
 	}
 	hops := strings.Split(forwardedFor, ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		a, err := parseHop(strings.TrimSpace(hops[i]))
 		if err != nil {
 			// A malformed hop was written by a client, not by a
 			// trusted proxy, so the chain stops being trustworthy here.
@@ -284,4 +323,17 @@ func clientAddress(remoteAddr, forwardedFor string, trusted []netip.Prefix) stri
 		peer = a
 	}
 	return peer.String()
+}
+
+// parseHop parses one X-Forwarded-For address, which some proxies write
+// with a port: 203.0.113.7, 203.0.113.7:5000 or [2001:db8::1]:5000.
+func parseHop(hop string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(hop)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return ap.Addr(), nil
 }

@@ -144,6 +144,13 @@ func TestSignInRefusals(t *testing.T) {
 
 	p := requireProblem(t, s.api.Post("/api/auth/login", map[string]any{"email": active}), http.StatusUnprocessableEntity)
 	require.Equal(t, "body.password", p.Errors[0].Location)
+
+	// A body that is not valid JSON is not echoed, because it may hold
+	// the password.
+	rec := s.api.Post("/api/auth/login", "Content-Type: application/json",
+		strings.NewReader(`{"email":"`+active+`","password":"`+testPassword+`"`))
+	requireProblem(t, rec, http.StatusBadRequest)
+	require.NotContains(t, rec.Body.String(), testPassword)
 }
 
 func TestSignOutEndsSession(t *testing.T) {
@@ -372,6 +379,12 @@ func TestPasswords(t *testing.T) {
 
 		requireProblem(t, s.api.Post("/api/auth/login", map[string]any{"email": email, "password": testPassword}), http.StatusUnauthorized)
 		signInOn(t, s.api, email, newPassword)
+
+		var entry models.AuditEntry
+		require.NoError(t, s.db.Take(&entry, "action = ? AND resource_id = ?", "change-own-password", first.info.Agent.ID).Error)
+		require.Equal(t, models.ActorAgent, entry.ActorType)
+		require.Equal(t, first.info.Agent.ID, entry.ActorID)
+		require.Equal(t, []string{"currentPassword", "newPassword"}, []string(entry.Fields))
 	})
 
 	t.Run("admin sets a password", func(t *testing.T) {
@@ -431,6 +444,20 @@ func TestSignInThrottle(t *testing.T) {
 	}
 	rec = tapi.Post("/api/auth/login", from(40), map[string]any{"email": "ghost@support.example", "password": "x"})
 	requireProblem(t, rec, http.StatusTooManyRequests)
+
+	// Guessing the current password in a password change counts against
+	// the account like a sign-in.
+	third := s.createAgentWithPassword(t, models.RoleAgent)
+	sess := signInOn(t, tapi, third, testPassword, from(50))
+	for range 10 {
+		rec = tapi.Post("/api/auth/password", sess.cookie, sess.csrf,
+			map[string]any{"currentPassword": "a wrong guess here", "newPassword": "a brand new passphrase"})
+		requireProblem(t, rec, http.StatusUnprocessableEntity)
+	}
+	rec = tapi.Post("/api/auth/password", sess.cookie, sess.csrf,
+		map[string]any{"currentPassword": testPassword, "newPassword": "a brand new passphrase"})
+	requireProblem(t, rec, http.StatusTooManyRequests)
+	require.NotEmpty(t, rec.Header().Get("Retry-After"))
 }
 
 func TestSessionRateLimit(t *testing.T) {
@@ -461,6 +488,35 @@ func TestSessionOnlyOperations(t *testing.T) {
 	require.Equal(t, "get-current-session is for agents signed in to the dashboard; API keys cannot call it", p.Detail)
 }
 
+// TestSignInReadsEveryForwardedLine sends X-Forwarded-For on two header
+// lines, as a proxy that adds its own line rather than extending the
+// client's does. The client's line, which it can forge, comes first.
+func TestSignInReadsEveryForwardedLine(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleViewer)
+	deps := s.deps
+	deps.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	srv := httptest.NewServer(newHandler(t, deps))
+	t.Cleanup(srv.Close)
+
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/auth/login",
+		strings.NewReader(fmt.Sprintf(`{"email":%q,"password":%q}`, email, testPassword)))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Add("X-Forwarded-For", "198.51.100.77")
+	req.Header.Add("X-Forwarded-For", "203.0.113.9")
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	var stored models.Session
+	require.NoError(t, s.db.Order("created_at DESC").Take(&stored,
+		"agent_id = (SELECT id FROM agents WHERE email = ?)", email).Error)
+	require.Equal(t, "203.0.113.9", stored.Address, "the address the proxy saw, not the forged one")
+}
+
 func TestClientAddress(t *testing.T) {
 	t.Parallel()
 	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
@@ -474,6 +530,8 @@ func TestClientAddress(t *testing.T) {
 		{"proxy without header", "10.0.0.2:5000", "", "10.0.0.2"},
 		{"IPv6 proxy", "[::1]:5000", "2001:db8::5", "2001:db8::5"},
 		{"mapped IPv4 peer", "[::ffff:203.0.113.7]:5000", "", "203.0.113.7"},
+		{"hop with a port", "10.0.0.2:5000", "198.51.100.1:4711", "198.51.100.1"},
+		{"IPv6 hop with a port", "10.0.0.2:5000", "[2001:db8::5]:4711", "2001:db8::5"},
 	} {
 		require.Equal(t, tc.want, api.ClientAddress(tc.remote, tc.forwarded, proxies), tc.name)
 	}

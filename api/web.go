@@ -30,7 +30,7 @@ const pageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'se
 // registerPages adds the sign-in page and, when deps.Monitoring is set, the
 // queue UI behind an admin session. Only the UI's web app manifest is
 // served without a session.
-func registerPages(mux *http.ServeMux, deps Deps) {
+func registerPages(mux *http.ServeMux, deps Deps, protection *http.CrossOriginProtection) {
 	files := http.FileServerFS(signinFiles)
 	mux.HandleFunc("GET /signin", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", pageSecurityPolicy)
@@ -50,7 +50,7 @@ func registerPages(mux *http.ServeMux, deps Deps) {
 		return
 	}
 	mux.Handle("GET "+MonitoringPath, http.RedirectHandler(MonitoringPath+"/", http.StatusMovedPermanently))
-	mux.Handle(MonitoringPath+"/", adminOnly(deps, deps.Monitoring))
+	mux.Handle(MonitoringPath+"/", adminOnly(deps, protection, deps.Monitoring))
 	// Browsers fetch a web app manifest without cookies unless its <link>
 	// has crossorigin="use-credentials", which asynqmon's page lacks, so
 	// the session check would reject every fetch of it with 401. The file
@@ -61,10 +61,10 @@ func registerPages(mux *http.ServeMux, deps Deps) {
 // adminOnly serves next only to admins signed in with a session cookie.
 // Others get 401 or 403: an HTML page that links to the sign-in page when
 // the request accepts HTML, problem details otherwise. Requests that change
-// state must also come from a page, which browsers mark with Origin or
-// Sec-Fetch-Site; withCrossOriginCheck has already refused those from
-// other origins.
-func adminOnly(deps Deps, next http.Handler) http.Handler {
+// state must also come from one of this server's pages, which browsers
+// mark with Origin or Sec-Fetch-Site. The Authorization header is ignored
+// here, so the cross-origin check is repeated.
+func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cookie, err := r.Cookie(SessionCookie)
 		if err != nil {
@@ -91,6 +91,10 @@ func adminOnly(deps Deps, next http.Handler) http.Handler {
 		if !safeMethod(r.Method) {
 			if r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == "" {
 				refuse(w, r, http.StatusForbidden, "changes through the queue monitor must come from its pages in a browser")
+				return
+			}
+			if err := protection.Check(r); err != nil {
+				refuse(w, r, http.StatusForbidden, crossOriginRejection)
 				return
 			}
 			deps.Logger.InfoContext(r.Context(), "queue monitor change",
@@ -140,25 +144,33 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 	})
 }
 
-// withCrossOriginCheck refuses state-changing requests that a browser sent
-// from another origin, using the Sec-Fetch-Site and Origin headers. It
-// protects the session cookie, so requests with an Authorization header,
-// which browsers never add on their own, skip it.
-func withCrossOriginCheck(next http.Handler, trustedOrigins []string) (http.Handler, error) {
+// crossOriginRejection is the detail of a rejected cross-origin request.
+const crossOriginRejection = "cross-origin request rejected: requests that change data with the session cookie must come from this server's own pages"
+
+// newCrossOriginProtection returns Go's check of the Sec-Fetch-Site and
+// Origin headers, which also accepts trustedOrigins.
+func newCrossOriginProtection(trustedOrigins []string) (*http.CrossOriginProtection, error) {
 	protection := http.NewCrossOriginProtection()
 	for _, origin := range trustedOrigins {
 		if err := protection.AddTrustedOrigin(origin); err != nil {
 			return nil, err
 		}
 	}
+	return protection, nil
+}
+
+// withCrossOriginCheck rejects state-changing requests that a browser sent
+// from another origin. It protects the session cookie, so requests with an
+// Authorization header, which browsers never add on their own, skip it;
+// adminOnly checks the queue UI's requests itself.
+func withCrossOriginCheck(next http.Handler, protection *http.CrossOriginProtection) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {
 			if err := protection.Check(r); err != nil {
-				writeProblem(w, http.StatusForbidden,
-					"cross-origin request refused: requests that change data with the session cookie must come from this server's own pages")
+				writeProblem(w, http.StatusForbidden, crossOriginRejection)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
-	}), nil
+	})
 }

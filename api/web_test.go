@@ -123,6 +123,11 @@ func TestMonitoringChanges(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "cross-origin; body: %s", body)
 	require.Contains(t, body, "cross-origin")
 
+	resp, body = fetch(t, srv, http.MethodDelete, path, headers(admin,
+		map[string]string{"Origin": "https://evil.example", "Authorization": "Bearer anything"}))
+	require.Equal(t, http.StatusForbidden, resp.StatusCode,
+		"an Authorization header does not skip the queue UI's cross-origin check; body: %s", body)
+
 	resp, body = fetch(t, srv, http.MethodDelete, path, headers(admin, map[string]string{"Origin": srv.URL}))
 	require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, resp.StatusCode,
 		"an admin's same-origin request reaches the queue UI; body: %s", body)

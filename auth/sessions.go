@@ -34,7 +34,8 @@ const (
 	// can recognize one.
 	tokenPrefix = "ops_"
 	// lastSeenResolution limits how often last_seen_at is written for a
-	// session in steady use; idle expiry is exact to this resolution.
+	// session in steady use; idle expiry is exact to this resolution, or
+	// to a tenth of a shorter idle timeout.
 	lastSeenResolution = time.Minute
 )
 
@@ -73,6 +74,9 @@ type Sessions struct {
 	db      *gorm.DB
 	cfg     Config
 	nowFunc func() time.Time
+	// afterVerify, when set, runs in SignIn between the password check
+	// and the locked write, so that tests can race a change there.
+	afterVerify func()
 }
 
 // NewSessions returns Sessions backed by db. Zero lifetimes in cfg take
@@ -132,17 +136,11 @@ func (s *Sessions) SignIn(ctx context.Context, email, password string, client Cl
 		return Current{}, "", ErrInvalidCredentials
 	}
 
-	now := s.now()
-	if rehash {
-		hash := HashPassword(password)
-		if err := db.Model(&agent).Update("password_hash", hash).Error; err != nil {
-			return Current{}, "", fmt.Errorf("rehash password: %w", err)
-		}
-	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
 	sum := sha256.Sum256([]byte(token))
+	now := s.now()
 	session := models.Session{
 		ID:         models.NewID(models.PrefixSession),
 		TokenHash:  sum[:],
@@ -153,8 +151,39 @@ func (s *Sessions) SignIn(ctx context.Context, email, password string, client Cl
 		Address:    truncate(client.Address, 100),
 		UserAgent:  truncate(client.UserAgent, 500),
 	}
-	if err := db.Create(&session).Error; err != nil {
-		return Current{}, "", fmt.Errorf("insert session: %w", err)
+	if s.afterVerify != nil {
+		s.afterVerify()
+	}
+	var rehashed string
+	if rehash {
+		rehashed = HashPassword(password)
+	}
+
+	// The password was verified without a lock, because hashing is slow.
+	// A password change or a deactivation may have committed since, and
+	// it ended the agent's sessions, so the row is locked and checked
+	// again before the session is stored.
+	err = db.Transaction(func(tx *gorm.DB) error {
+		var current models.Agent
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&current, "id = ?", agent.ID).Error; err != nil {
+			return fmt.Errorf("lock agent: %w", err)
+		}
+		if !current.Active || current.PasswordHash == nil || *current.PasswordHash != *agent.PasswordHash {
+			return ErrInvalidCredentials
+		}
+		if rehashed != "" {
+			if err := tx.Model(&current).Update("password_hash", rehashed).Error; err != nil {
+				return fmt.Errorf("rehash password: %w", err)
+			}
+		}
+		agent = current
+		if err := tx.Create(&session).Error; err != nil {
+			return fmt.Errorf("insert session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Current{}, "", err
 	}
 	return s.current(session, agent), token, nil
 }
@@ -195,7 +224,7 @@ func (s *Sessions) Authenticate(ctx context.Context, token string) (Current, err
 		return Current{}, ErrInvalidSession
 	}
 
-	if now.Sub(session.LastSeenAt) >= lastSeenResolution {
+	if now.Sub(session.LastSeenAt) >= min(lastSeenResolution, s.cfg.IdleTimeout/10) {
 		err := db.Model(&models.Session{}).Where("id = ?", session.ID).Update("last_seen_at", now).Error
 		if err != nil {
 			return Current{}, fmt.Errorf("record session use: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -51,6 +52,20 @@ func (t *Throttle) Attempt(ctx context.Context, email, address string) (time.Dur
 	return 0, nil
 }
 
+// AttemptAccount counts an attempt to prove the password of email, such as
+// a password change, against the account only, and returns how long to
+// wait when its limit is reached.
+func (t *Throttle) AttemptAccount(ctx context.Context, email string) (time.Duration, error) {
+	res, err := t.limiter.Allow(ctx, accountKey(email), attemptsPerAccount)
+	if err != nil {
+		return 0, err
+	}
+	if res.Allowed == 0 {
+		return res.RetryAfter, nil
+	}
+	return 0, nil
+}
+
 // Succeeded clears the account's count after a successful sign-in.
 func (t *Throttle) Succeeded(ctx context.Context, email string) error {
 	return t.limiter.Reset(ctx, accountKey(email))
@@ -63,6 +78,11 @@ func accountKey(email string) string {
 	return "signin:account:" + hex.EncodeToString(sum[:16])
 }
 
+// addressKey names the counter of a client address. IPv6 addresses count
+// by their /64 prefix, because one client usually holds a whole /64.
 func addressKey(address string) string {
+	if a, err := netip.ParseAddr(address); err == nil && a.Is6() && !a.Is4In6() {
+		address = netip.PrefixFrom(a, 64).Masked().String()
+	}
 	return "signin:address:" + address
 }

@@ -4,9 +4,13 @@
 
 function nextPath() {
   const next = new URLSearchParams(window.location.search).get("next") || "";
-  // Only a path on this origin: "/x" but not "//host" or "/\host".
-  if (/^\/(?![\/\\])/.test(next)) {
-    return next;
+  if (next.startsWith("/")) {
+    // Resolve the path the way the browser will, which drops tabs and
+    // line breaks, and go there only when it stays on this origin.
+    const url = new URL(next, window.location.origin);
+    if (url.origin === window.location.origin) {
+      return url.pathname + url.search + url.hash;
+    }
   }
   return "/docs";
 }

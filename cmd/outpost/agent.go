@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/mail"
 	"os"
 	"os/user"
 	"strings"
@@ -80,6 +81,9 @@ func (c agentCommand) create(ctx context.Context, args []string) error {
 	}
 	if strings.TrimSpace(*email) == "" {
 		return errors.New("agent create: --email is required, for example --email dana@support.example")
+	}
+	if addr, err := mail.ParseAddress(*email); err != nil || addr.Address != strings.TrimSpace(*email) {
+		return fmt.Errorf("agent create: invalid --email %q; use a plain address such as dana@support.example", *email)
 	}
 	if !models.Role(*role).Valid() {
 		return fmt.Errorf("agent create: invalid --role %q; use admin, agent or viewer", *role)

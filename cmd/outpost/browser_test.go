@@ -96,6 +96,25 @@ func TestBrowserSignInMonitoringAndDocs(t *testing.T) {
 	require.Equal(t, signOutStatus{Me: 200, Logout: 204, MeAfter: 401}, status)
 	require.Nil(t, b.sessionCookie(t), "session cookie left after signing out")
 
+	// The page opened after sign-in stays on this server, however the
+	// next parameter is written: browsers drop tabs and line breaks from
+	// a URL, which turns "/<tab>/host" into "//host".
+	for next, want := range map[string]string{
+		"/monitoring/?tab=1":    "/monitoring/?tab=1",
+		"//evil.example/":       "/docs",
+		"/\t/evil.example/":     "/docs",
+		"/\n/evil.example/":     "/docs",
+		"/%09/evil.example/":    "/%09/evil.example/",
+		"/%5Cevil.example/":     "/%5Cevil.example/",
+		"https://evil.example/": "/docs",
+		"javascript:alert(1)":   "/docs",
+	} {
+		b.navigate(t, "/signin?next="+url.QueryEscape(next))
+		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`nextPath()`))
+		require.NoError(t, err)
+		require.Equal(t, want, got, "next=%q", next)
+	}
+
 	// An admin signs in on the page that the 401 page links to and gets
 	// asynqmon, whose bundle and JSON API load through the session check.
 	resp = b.navigate(t, "/signin?next=/monitoring/")

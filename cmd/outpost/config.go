@@ -194,6 +194,10 @@ func (c Config) logAttrs() []any {
 	for i, d := range c.Webhooks.RetrySchedule {
 		schedule[i] = d.String()
 	}
+	proxies := make([]string, len(c.TrustedProxies))
+	for i, p := range c.TrustedProxies {
+		proxies[i] = p.String()
+	}
 	return []any{
 		slog.String("database_url", database.Redact(c.DatabaseURL)),
 		slog.String("redis_url", redactRedisURL(c.RedisURL)),
@@ -214,6 +218,12 @@ func (c Config) logAttrs() []any {
 		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Int("rate_limit_per_minute", c.RateLimitPerMinute),
 		slog.Int("rate_limit_burst", c.RateLimitBurst),
+		slog.String("session_idle_timeout", c.Sessions.IdleTimeout.String()),
+		slog.String("session_max_age", c.Sessions.AbsoluteTimeout.String()),
+		slog.Bool("session_cookie_secure", c.SecureCookies),
+		slog.String("trusted_proxies", strings.Join(proxies, ",")),
+		slog.String("trusted_origins", strings.Join(c.TrustedOrigins, ",")),
+		slog.Bool("monitoring", c.Monitoring),
 		slog.String("shutdown_timeout", c.ShutdownTimeout.String()),
 	}
 }
