@@ -161,8 +161,8 @@ func newCrossOriginProtection(trustedOrigins []string) (*http.CrossOriginProtect
 
 // withCrossOriginCheck rejects state-changing requests that a browser sent
 // from another origin. It protects the session cookie, so requests with an
-// Authorization header, which browsers never add on their own, skip it;
-// adminOnly checks the queue UI's requests itself.
+// Authorization header skip it: browsers never add that header on their
+// own. adminOnly checks the queue UI's requests itself.
 func withCrossOriginCheck(next http.Handler, protection *http.CrossOriginProtection) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {

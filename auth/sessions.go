@@ -34,8 +34,8 @@ const (
 	// can recognize one.
 	tokenPrefix = "ops_"
 	// lastSeenResolution limits how often last_seen_at is written for a
-	// session in steady use; idle expiry is exact to this resolution, or
-	// to a tenth of a shorter idle timeout.
+	// session in steady use. Idle expiry is exact to this resolution, or
+	// to a tenth of the idle timeout when that is shorter.
 	lastSeenResolution = time.Minute
 )
 
