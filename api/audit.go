@@ -78,6 +78,11 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 		if entry.ResourceID == "" {
 			entry.ResourceID = responseID(rec.out.Bytes())
 		}
+		if entry.ResourceID == "" && resourceType == "agent" && c.Session != nil {
+			// An operation on the caller's own account, such as a
+			// password change, names no agent in its path or response.
+			entry.ResourceID = c.Session.Agent.ID
+		}
 		if _, err := log.Record(context.WithoutCancel(ctx.Context()), entry); err != nil {
 			logger.ErrorContext(ctx.Context(), "record audit entry",
 				slog.String("request_id", requestID(ctx.Context())),

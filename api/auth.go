@@ -131,7 +131,8 @@ func registerAuth(api huma.API, h *handlers) {
 		Method:      http.MethodPost,
 		Path:        "/api/auth/password",
 		Summary:     "Change your password",
-		Description: "Replaces the signed-in agent's password after checking the current one, and ends the agent's other sessions.",
+		Description: "Replaces the signed-in agent's password after checking the current one and ends every session of the agent. " +
+			"The response starts a new session in place of this one, with the same expiry: it sets a new session cookie and returns a new CSRF token.",
 		Tags:        []string{"Sign-in"},
 		Errors:      []int{http.StatusTooManyRequests},
 	})), h.changeOwnPassword)
@@ -205,7 +206,7 @@ func (h *handlers) getCurrentSession(ctx context.Context, _ *struct{}) (*BodyOut
 	return &BodyOutput[SessionInfo]{Body: sessionInfo(*c.Session, c.sessionToken)}, nil
 }
 
-func (h *handlers) changeOwnPassword(ctx context.Context, in *ChangeOwnPasswordInput) (*BodyOutput[models.Agent], error) {
+func (h *handlers) changeOwnPassword(ctx context.Context, in *ChangeOwnPasswordInput) (*SignInOutput, error) {
 	c, _ := callerFrom(ctx)
 	if h.deps.Throttle != nil {
 		// The current password is a guess like a sign-in's, so it
@@ -221,11 +222,17 @@ func (h *handlers) changeOwnPassword(ctx context.Context, in *ChangeOwnPasswordI
 			return nil, tooManyAttempts(wait)
 		}
 	}
-	agent, err := h.deps.Sessions.ChangePassword(ctx, *c.Session, in.Body.CurrentPassword, in.Body.NewPassword)
+	cur, token, err := h.deps.Sessions.ChangePassword(ctx, *c.Session, in.Body.CurrentPassword, in.Body.NewPassword)
+	if errors.Is(err, auth.ErrInvalidSession) {
+		return nil, huma.Error401Unauthorized("your session was ended by another change; sign in again")
+	}
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	return &BodyOutput[models.Agent]{Body: agent}, nil
+	return &SignInOutput{
+		SetCookie: sessionCookie(token, cur.Session.ExpiresAt, !h.deps.InsecureCookies),
+		Body:      sessionInfo(cur, token),
+	}, nil
 }
 
 func (h *handlers) setAgentPassword(ctx context.Context, in *SetAgentPasswordInput) (*BodyOutput[models.Agent], error) {

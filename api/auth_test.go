@@ -373,9 +373,17 @@ func TestPasswords(t *testing.T) {
 
 		rec = s.api.Post("/api/auth/password", first.cookie, first.csrf,
 			map[string]any{"currentPassword": testPassword, "newPassword": newPassword})
-		require.Equal(t, http.StatusOK, rec.Code, "body: %s", rec.Body)
-		require.Equal(t, http.StatusOK, s.api.Get("/api/auth/me", first.cookie).Code, "the session that changed it stays")
+		info := decodeAs[api.SessionInfo](t, rec, http.StatusOK)
+		require.NotEqual(t, first.info.CSRFToken, info.CSRFToken)
+		require.Equal(t, first.info.ExpiresAt, info.ExpiresAt, "the new session ends when the old one would have")
+		cookies := rec.Result().Cookies()
+		require.Len(t, cookies, 1)
+		require.NotEqual(t, first.token, cookies[0].Value, "the session token is replaced")
+		rotated := "Cookie: " + api.SessionCookie + "=" + cookies[0].Value
+		require.Equal(t, http.StatusOK, s.api.Get("/api/auth/me", rotated).Code)
+		requireProblem(t, s.api.Get("/api/auth/me", first.cookie), http.StatusUnauthorized, "the old token stops working")
 		requireProblem(t, s.api.Get("/api/auth/me", second.cookie), http.StatusUnauthorized)
+		first.cookie, first.csrf = rotated, "X-CSRF-Token: "+info.CSRFToken
 
 		requireProblem(t, s.api.Post("/api/auth/login", map[string]any{"email": email, "password": testPassword}), http.StatusUnauthorized)
 		signInOn(t, s.api, email, newPassword)

@@ -136,21 +136,7 @@ func (s *Sessions) SignIn(ctx context.Context, email, password string, client Cl
 		return Current{}, "", ErrInvalidCredentials
 	}
 
-	b := make([]byte, 32)
-	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	sum := sha256.Sum256([]byte(token))
-	now := s.now()
-	session := models.Session{
-		ID:         models.NewID(models.PrefixSession),
-		TokenHash:  sum[:],
-		AgentID:    agent.ID,
-		CreatedAt:  now,
-		LastSeenAt: now,
-		ExpiresAt:  now.Add(s.cfg.AbsoluteTimeout),
-		Address:    truncate(client.Address, 100),
-		UserAgent:  truncate(client.UserAgent, 500),
-	}
+	session, token := s.newSession(agent.ID, client, s.now().Add(s.cfg.AbsoluteTimeout))
 	if s.afterVerify != nil {
 		s.afterVerify()
 	}
@@ -272,22 +258,80 @@ func (s *Sessions) SetPassword(ctx context.Context, agentID, password, field, ke
 }
 
 // ChangePassword replaces the password of the agent signed in to cur after
-// checking the current one, and ends the agent's other sessions.
-func (s *Sessions) ChangePassword(ctx context.Context, cur Current, currentPassword, newPassword string) (models.Agent, error) {
+// checking the current one. It ends every session of the agent, cur's
+// included, and returns a new session in place of cur with cur's expiry
+// time, so that a token taken before the change stops working.
+func (s *Sessions) ChangePassword(ctx context.Context, cur Current, currentPassword, newPassword string) (Current, string, error) {
 	if cur.Agent.PasswordHash == nil {
-		return models.Agent{}, ErrInvalidSession
+		return Current{}, "", ErrInvalidSession
 	}
 	ok, _, err := VerifyPassword(*cur.Agent.PasswordHash, currentPassword)
 	if err != nil {
-		return models.Agent{}, fmt.Errorf("verify password of agent %s: %w", cur.Agent.ID, err)
+		return Current{}, "", fmt.Errorf("verify password of agent %s: %w", cur.Agent.ID, err)
 	}
 	if !ok {
-		return models.Agent{}, &outpost.FieldError{Field: "body.currentPassword", Message: "current password is incorrect"}
+		return Current{}, "", &outpost.FieldError{Field: "body.currentPassword", Message: "current password is incorrect"}
 	}
 	if currentPassword == newPassword {
-		return models.Agent{}, &outpost.FieldError{Field: "body.newPassword", Message: "new password is the same as the current one"}
+		return Current{}, "", &outpost.FieldError{Field: "body.newPassword", Message: "new password is the same as the current one"}
 	}
-	return s.SetPassword(ctx, cur.Agent.ID, newPassword, "body.newPassword", cur.Session.ID)
+	if err := ValidatePassword("body.newPassword", newPassword); err != nil {
+		return Current{}, "", err
+	}
+	hash := HashPassword(newPassword)
+	session, token := s.newSession(cur.Agent.ID, Client{Address: cur.Session.Address, UserAgent: cur.Session.UserAgent},
+		cur.Session.ExpiresAt)
+
+	agent := cur.Agent
+	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&agent, "id = ?", cur.Agent.ID).Error; err != nil {
+			return fmt.Errorf("lock agent: %w", err)
+		}
+		// Another change since the session was authenticated ended it.
+		res := tx.Where("id = ?", cur.Session.ID).Delete(&models.Session{})
+		if res.Error != nil {
+			return fmt.Errorf("end session: %w", res.Error)
+		}
+		if res.RowsAffected == 0 || agent.PasswordHash == nil || *agent.PasswordHash != *cur.Agent.PasswordHash {
+			return ErrInvalidSession
+		}
+		agent.PasswordHash = &hash
+		agent.UpdatedAt = s.now()
+		if err := tx.Model(&agent).Select("password_hash", "updated_at").Updates(&agent).Error; err != nil {
+			return fmt.Errorf("store password: %w", err)
+		}
+		if err := tx.Where("agent_id = ?", agent.ID).Delete(&models.Session{}).Error; err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		if err := tx.Create(&session).Error; err != nil {
+			return fmt.Errorf("insert session: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Current{}, "", err
+	}
+	return s.current(session, agent), token, nil
+}
+
+// newSession returns a session of agentID that ends at expiresAt, and its
+// token.
+func (s *Sessions) newSession(agentID string, client Client, expiresAt time.Time) (models.Session, string) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(b)
+	sum := sha256.Sum256([]byte(token))
+	now := s.now()
+	return models.Session{
+		ID:         models.NewID(models.PrefixSession),
+		TokenHash:  sum[:],
+		AgentID:    agentID,
+		CreatedAt:  now,
+		LastSeenAt: now,
+		ExpiresAt:  expiresAt,
+		Address:    truncate(client.Address, 100),
+		UserAgent:  truncate(client.UserAgent, 500),
+	}, token
 }
 
 // DeleteExpired deletes up to limit sessions that have expired, by either

@@ -134,3 +134,21 @@ func TestAddressKeyGroupsIPv6(t *testing.T) {
 	require.NotEqual(t, addressKey("2001:db8:1:2::1"), addressKey("2001:db8:1:3::1"))
 	require.Equal(t, "signin:address:203.0.113.7", addressKey("203.0.113.7"))
 }
+
+func TestChangePasswordAfterSessionEnded(t *testing.T) {
+	t.Parallel()
+	s := NewSessions(testenv.DB(t, "auth"), Config{}, nil)
+	agent := newAgent(t, s, HashPassword(oldPassword))
+	ctx := context.Background()
+	_, token, err := s.SignIn(ctx, agent.Email, oldPassword, Client{})
+	require.NoError(t, err)
+	cur, err := s.Authenticate(ctx, token)
+	require.NoError(t, err)
+
+	_, err = s.SetPassword(ctx, agent.ID, newPassword, "password", "")
+	require.NoError(t, err)
+	_, _, err = s.ChangePassword(ctx, cur, oldPassword, "a third passphrase")
+	require.ErrorIs(t, err, ErrInvalidSession, "a change made with an ended session is rejected")
+	_, _, err = s.SignIn(ctx, agent.Email, newPassword, Client{})
+	require.NoError(t, err, "the admin's password stays")
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outposthq/outpost/api"
+	"github.com/outposthq/outpost/auth"
 	"github.com/outposthq/outpost/internal/testenv"
 )
 
@@ -129,6 +130,14 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
 	res = postJSON("/api/auth/password", map[string]string{"currentPassword": password, "newPassword": newPassword}, session)
 	require.Equal(t, http.StatusOK, res.StatusCode)
+	// The change replaced the session; sign out with the new one.
+	for _, c := range res.Cookies() {
+		if c.Name == api.SessionCookie {
+			secrets["rotated session token"] = c.Value
+			session.Set("Cookie", api.SessionCookie+"="+c.Value)
+			session.Set("X-Csrf-Token", auth.CSRFToken(c.Value))
+		}
+	}
 	res = postJSON("/api/auth/logout", nil, session)
 	require.Equal(t, http.StatusNoContent, res.StatusCode)
 	secrets["second session token"] = signIn(newPassword)
