@@ -133,8 +133,8 @@ func registerAuth(api huma.API, h *handlers) {
 		Summary:     "Change your password",
 		Description: "Replaces the signed-in agent's password after checking the current one and ends every session of the agent. " +
 			"The response starts a new session in place of this one, with the same expiry: it sets a new session cookie and returns a new CSRF token.",
-		Tags:        []string{"Sign-in"},
-		Errors:      []int{http.StatusTooManyRequests},
+		Tags:   []string{"Sign-in"},
+		Errors: []int{http.StatusTooManyRequests},
 	})), h.changeOwnPassword)
 
 	huma.Register(api, secured(huma.Operation{
