@@ -128,8 +128,9 @@ func Config() huma.Config {
 		sessionScheme: {
 			Type: "apiKey",
 			In:   "cookie",
-			Name: SessionCookie,
-			Description: "The session cookie set by `POST /api/auth/login`. Requests that change data " +
+			Name: SecureSessionCookie,
+			Description: "The session cookie set by `POST /api/auth/login`, named `" + SecureSessionCookie +
+				"`, or `" + SessionCookie + "` when the server is configured for plain HTTP. Requests that change data " +
 				"must also send the `csrfToken` of the session in the `X-CSRF-Token` header.",
 		},
 	}

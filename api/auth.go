@@ -267,7 +267,7 @@ func sessionInfo(cur auth.Current, token string) SessionInfo {
 // sessionCookie returns the cookie that carries token until expiresAt.
 func sessionCookie(token string, expiresAt time.Time, secure bool) http.Cookie {
 	return http.Cookie{
-		Name:     SessionCookie,
+		Name:     sessionCookieName(secure),
 		Value:    token,
 		Path:     "/",
 		Expires:  expiresAt,
@@ -282,7 +282,7 @@ func sessionCookie(token string, expiresAt time.Time, secure bool) http.Cookie {
 // cookie.
 func expiredCookie(secure bool) http.Cookie {
 	return http.Cookie{
-		Name:     SessionCookie,
+		Name:     sessionCookieName(secure),
 		Path:     "/",
 		MaxAge:   -1,
 		HttpOnly: true,

@@ -60,14 +60,14 @@ func signInOn(t *testing.T, tapi humatest.TestAPI, email, password string, heade
 	info := decodeAs[api.SessionInfo](t, rec, http.StatusOK)
 	var token string
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == api.SessionCookie {
+		if c.Name == api.SecureSessionCookie {
 			token = c.Value
 		}
 	}
 	require.NotEmpty(t, token, "sign-in set no session cookie")
 	return session{
 		email:  email,
-		cookie: "Cookie: " + api.SessionCookie + "=" + token,
+		cookie: "Cookie: " + api.SecureSessionCookie + "=" + token,
 		csrf:   "X-CSRF-Token: " + info.CSRFToken,
 		token:  token,
 		info:   info,
@@ -84,7 +84,7 @@ func TestSignInSetsSessionCookie(t *testing.T) {
 	cookies := rec.Result().Cookies()
 	require.Len(t, cookies, 1)
 	c := cookies[0]
-	require.Equal(t, api.SessionCookie, c.Name)
+	require.Equal(t, api.SecureSessionCookie, c.Name)
 	require.True(t, c.HttpOnly, "HttpOnly")
 	require.True(t, c.Secure, "Secure unless configured off")
 	require.Equal(t, http.SameSiteLaxMode, c.SameSite)
@@ -106,7 +106,7 @@ func TestSignInSetsSessionCookie(t *testing.T) {
 	require.NoError(t, s.db.Raw(`SELECT count(*) FROM sessions WHERE position(? in encode(token_hash, 'escape')) > 0`, c.Value).Scan(&leaks).Error)
 	require.Zero(t, leaks)
 
-	me := s.api.Get("/api/auth/me", "Cookie: "+api.SessionCookie+"="+c.Value)
+	me := s.api.Get("/api/auth/me", "Cookie: "+api.SecureSessionCookie+"="+c.Value)
 	got := decodeAs[api.SessionInfo](t, me, http.StatusOK)
 	require.Equal(t, info.Agent.ID, got.Agent.ID)
 	require.Equal(t, info.CSRFToken, got.CSRFToken, "the CSRF token is stable for the session")
@@ -165,7 +165,7 @@ func TestSignOutEndsSession(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, rec.Code, "body: %s", rec.Body)
 	cleared := rec.Result().Cookies()
 	require.Len(t, cleared, 1)
-	require.Equal(t, api.SessionCookie, cleared[0].Name)
+	require.Equal(t, api.SecureSessionCookie, cleared[0].Name)
 	require.Negative(t, cleared[0].MaxAge, "the response tells the browser to drop the cookie")
 
 	rec = s.api.Get("/api/auth/me", sess.cookie)
@@ -222,7 +222,7 @@ func TestCrossOriginRequestsRefused(t *testing.T) {
 		req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/tickets", strings.NewReader(body))
 		require.NoError(t, err)
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Cookie", api.SessionCookie+"="+sess.token)
+		req.Header.Set("Cookie", api.SecureSessionCookie+"="+sess.token)
 		req.Header.Set("X-CSRF-Token", sess.info.CSRFToken)
 		for k, v := range headers {
 			req.Header.Set(k, v)
@@ -379,7 +379,7 @@ func TestPasswords(t *testing.T) {
 		cookies := rec.Result().Cookies()
 		require.Len(t, cookies, 1)
 		require.NotEqual(t, first.token, cookies[0].Value, "the session token is replaced")
-		rotated := "Cookie: " + api.SessionCookie + "=" + cookies[0].Value
+		rotated := "Cookie: " + api.SecureSessionCookie + "=" + cookies[0].Value
 		require.Equal(t, http.StatusOK, s.api.Get("/api/auth/me", rotated).Code)
 		requireProblem(t, s.api.Get("/api/auth/me", first.cookie), http.StatusUnauthorized, "the old token stops working")
 		requireProblem(t, s.api.Get("/api/auth/me", second.cookie), http.StatusUnauthorized)

@@ -26,8 +26,23 @@ type requestIDContextKey struct{}
 // plain, so that it cannot inject into logs.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
-// SessionCookie is the name of the dashboard session cookie.
-const SessionCookie = "outpost_session"
+// Names of the dashboard session cookie. With the Secure attribute the
+// cookie takes the __Host- prefix, which browsers accept only from a secure
+// origin, for path / and without a Domain, so that a sibling subdomain
+// cannot plant a cookie of that name.
+const (
+	SessionCookie       = "outpost_session"
+	SecureSessionCookie = "__Host-outpost_session"
+)
+
+// sessionCookieName returns the name of the session cookie with or without
+// the Secure attribute.
+func sessionCookieName(secure bool) string {
+	if secure {
+		return SecureSessionCookie
+	}
+	return SessionCookie
+}
 
 // csrfHeader carries the CSRF token of a session on requests that change
 // state.
@@ -108,7 +123,7 @@ func authenticate(api huma.API, keys *apikeys.Keys, sessions *auth.Sessions, sec
 		}
 
 		header := ctx.Header("Authorization")
-		cookie, _ := huma.ReadCookie(ctx, SessionCookie)
+		cookie, _ := huma.ReadCookie(ctx, sessionCookieName(secureCookies))
 		if header == "" && cookie != nil && sessions != nil {
 			cur, err := sessions.Authenticate(ctx.Context(), cookie.Value)
 			if errors.Is(err, auth.ErrInvalidSession) {

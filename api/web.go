@@ -66,7 +66,7 @@ func registerPages(mux *http.ServeMux, deps Deps, protection *http.CrossOriginPr
 // here, so the cross-origin check is repeated.
 func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cookie, err := r.Cookie(SessionCookie)
+		cookie, err := r.Cookie(sessionCookieName(!deps.InsecureCookies))
 		if err != nil {
 			refuse(w, r, http.StatusUnauthorized, "sign in as an admin to open the queue monitor")
 			return

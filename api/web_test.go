@@ -55,7 +55,7 @@ func TestMonitoringNeedsAdminSession(t *testing.T) {
 	agent := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
 	viewer := s.signIn(t, s.createAgentWithPassword(t, models.RoleViewer))
 	cookie := func(sess session) map[string]string {
-		return map[string]string{"Cookie": api.SessionCookie + "=" + sess.token}
+		return map[string]string{"Cookie": api.SecureSessionCookie + "=" + sess.token}
 	}
 	paths := []string{"/monitoring/", "/monitoring/api/queues", "/monitoring/static/js/main.js"}
 
@@ -106,7 +106,7 @@ func TestMonitoringChanges(t *testing.T) {
 	const path = "/monitoring/api/queues/outpost-test-empty/archived_tasks:delete_all"
 
 	headers := func(sess session, extra map[string]string) map[string]string {
-		h := map[string]string{"Cookie": api.SessionCookie + "=" + sess.token}
+		h := map[string]string{"Cookie": api.SecureSessionCookie + "=" + sess.token}
 		for k, v := range extra {
 			h[k] = v
 		}
@@ -185,12 +185,12 @@ func TestMonitoringManifestNeedsNoSession(t *testing.T) {
 	}
 
 	viewer := s.signIn(t, s.createAgentWithPassword(t, models.RoleViewer))
-	cookie := http.Header{"Cookie": {api.SessionCookie + "=" + viewer.token}}
+	cookie := http.Header{"Cookie": {api.SecureSessionCookie + "=" + viewer.token}}
 	resp, body = getURL(t, srv, "/monitoring/", cookie)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode, "GET /monitoring/ as a viewer; body: %s", body)
 
 	admin := s.signIn(t, s.createAgentWithPassword(t, models.RoleAdmin))
-	cookie = http.Header{"Cookie": {api.SessionCookie + "=" + admin.token}}
+	cookie = http.Header{"Cookie": {api.SecureSessionCookie + "=" + admin.token}}
 	resp, body = getURL(t, srv, "/monitoring/", cookie)
 	require.Equal(t, http.StatusOK, resp.StatusCode, "GET /monitoring/ as an admin; body: %s", body)
 	require.Equal(t, "queue UI /monitoring/", string(body))
