@@ -102,3 +102,28 @@ func TestConfigValidate(t *testing.T) {
 	require.ErrorContains(t, Config{IdleTimeout: 30e9, AbsoluteTimeout: DefaultAbsoluteTimeout}.Validate(), "shorter than 1m0s")
 	require.ErrorContains(t, Config{IdleTimeout: DefaultAbsoluteTimeout, AbsoluteTimeout: DefaultIdleTimeout}.Validate(), "shorter than the idle timeout")
 }
+
+// BenchmarkVerifyPassword measures one password check, the CPU cost of a
+// sign-in; BENCHMARKS.md records the result.
+func BenchmarkVerifyPassword(b *testing.B) {
+	hash := HashPassword("correct horse battery staple")
+	for b.Loop() {
+		if _, _, err := VerifyPassword(hash, "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyPasswordParallel measures password checks from many
+// goroutines at once, which hashSlots bounds.
+func BenchmarkVerifyPasswordParallel(b *testing.B) {
+	hash := HashPassword("correct horse battery staple")
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, _, err := VerifyPassword(hash, "correct horse battery staple"); err != nil {
+				b.Error(err)
+			}
+		}
+	})
+}
