@@ -97,7 +97,7 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	if deps.Sessions != nil {
 		registerPages(mux, deps, protection)
 	}
-	handler := withCrossOriginCheck(mux, protection)
+	handler := withCrossOriginCheck(withAPIResponses(mux), protection)
 	return withRequestLog(withInputChecks(handler), deps.Logger), nil
 }
 

@@ -161,6 +161,8 @@ func (h *handlers) signIn(ctx context.Context, in *SignInInput) (*SignInOutput, 
 				slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
 		}
 		if wait > 0 {
+			h.deps.Logger.InfoContext(ctx, "sign-in throttled",
+				slog.String("request_id", requestID(ctx)), slog.String("address", address))
 			return nil, tooManyAttempts(wait)
 		}
 	}

@@ -119,7 +119,8 @@ func TestSignInRefusals(t *testing.T) {
 	inactive := s.createAgentWithPassword(t, models.RoleAgent)
 	var agent models.Agent
 	require.NoError(t, s.db.Take(&agent, "email = ?", inactive).Error)
-	decodeAs[models.Agent](t, s.do(http.MethodPatch, "/api/agents/"+agent.ID, map[string]any{"active": false}), http.StatusOK)
+	deactivated := decodeAs[models.Agent](t, s.do(http.MethodPatch, "/api/agents/"+agent.ID, map[string]any{"active": false}), http.StatusOK)
+	require.False(t, deactivated.CanSignIn, "an inactive agent cannot sign in, password or not")
 	noPassword := decodeAs[models.Agent](t, s.do(http.MethodPost, "/api/agents",
 		map[string]any{"name": "No Password", "email": unique("nopw") + "@support.example"}), http.StatusCreated)
 	require.False(t, noPassword.CanSignIn)
@@ -151,6 +152,19 @@ func TestSignInRefusals(t *testing.T) {
 		strings.NewReader(`{"email":"`+active+`","password":"`+testPassword+`"`))
 	requireProblem(t, rec, http.StatusBadRequest)
 	require.NotContains(t, rec.Body.String(), testPassword)
+}
+
+func TestSignInNormalizesEmail(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	// "ü" precomposed when stored, decomposed when signing in.
+	local := unique("j\u00fcrgen")
+	decodeAs[models.Agent](t, s.do(http.MethodPost, "/api/agents", map[string]any{
+		"name": "Jürgen", "email": local + "@support.example", "password": testPassword,
+	}), http.StatusCreated)
+	decomposed := strings.Replace(local, "\u00fc", "u\u0308", 1) + "@support.example"
+	require.NotEqual(t, local+"@support.example", decomposed)
+	signInOn(t, s.api, " "+decomposed+" ", testPassword)
 }
 
 func TestSignOutEndsSession(t *testing.T) {

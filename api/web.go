@@ -1,9 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -68,7 +70,11 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cookie, err := r.Cookie(sessionCookieName(!deps.InsecureCookies))
 		if err != nil {
-			refuse(w, r, http.StatusUnauthorized, "sign in as an admin to open the queue monitor")
+			detail := "sign in as an admin to open the queue monitor"
+			if r.Header.Get("Authorization") != "" {
+				detail += "; it takes a signed-in session, not an API key"
+			}
+			refuse(w, r, http.StatusUnauthorized, detail)
 			return
 		}
 		cur, err := deps.Sessions.Authenticate(r.Context(), cookie.Value)
@@ -104,7 +110,96 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 				slog.String("path", r.URL.Path))
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		next.ServeHTTP(w, r)
+		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+		w.Header().Set("X-Frame-Options", "DENY")
+		pw := &problemWriter{ResponseWriter: w, replace: func(status int) bool { return status >= 500 }}
+		next.ServeHTTP(pw, r)
+		if !pw.replaced {
+			return
+		}
+		// The queue UI answers its failures with 500 and the error as
+		// plain text, such as a Redis connection error.
+		message := strings.TrimSpace(pw.body.String())
+		deps.Logger.ErrorContext(r.Context(), "queue monitor request failed",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("agent_id", cur.Agent.ID),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("err", message))
+		switch {
+		case strings.Contains(message, "already"):
+			writeProblem(w, http.StatusConflict, message)
+		default:
+			writeProblem(w, http.StatusServiceUnavailable, "the queue monitor could not complete the request, "+
+				"usually because Redis is unreachable; the server log has the details under request ID "+requestID(r.Context()))
+		}
+	})
+}
+
+// problemWriter holds back a response whose status replace selects, so
+// that the caller can write problem details in its place. It keeps the
+// first 4 KiB of the held-back body.
+type problemWriter struct {
+	http.ResponseWriter
+	replace  func(status int) bool
+	status   int
+	replaced bool
+	body     bytes.Buffer
+}
+
+func (w *problemWriter) WriteHeader(status int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = status
+	if w.replace(status) {
+		w.replaced = true
+		return
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *problemWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.replaced {
+		if room := 4096 - w.body.Len(); room > 0 {
+			w.body.Write(p[:min(len(p), room)])
+		}
+		return len(p), nil
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *problemWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// withAPIResponses marks every response under /api/ Cache-Control:
+// no-store, because they carry customer data and secrets, and writes
+// problem details in place of the router's plain-text 404 and 405
+// responses there, which clients of the API expect to parse.
+func withAPIResponses(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/api/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		pw := &problemWriter{ResponseWriter: w, replace: func(status int) bool {
+			return (status == http.StatusNotFound || status == http.StatusMethodNotAllowed) &&
+				strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain")
+		}}
+		next.ServeHTTP(pw, r)
+		if !pw.replaced {
+			return
+		}
+		if pw.status == http.StatusMethodNotAllowed {
+			writeProblem(w, pw.status, fmt.Sprintf("method %s is not allowed on %s; use %s",
+				r.Method, r.URL.Path, strings.ReplaceAll(w.Header().Get("Allow"), ", ", " or ")))
+			return
+		}
+		writeProblem(w, pw.status, fmt.Sprintf("no operation at %s %s; /docs lists the API's operations", r.Method, r.URL.Path))
 	})
 }
 
@@ -126,7 +221,7 @@ func refuse(w http.ResponseWriter, r *http.Request, status int, detail string) {
 		_ = refusalPage.Execute(w, map[string]string{
 			"Title":  http.StatusText(status),
 			"Detail": detail,
-			"SignIn": "/signin?next=" + url.QueryEscape(r.URL.Path),
+			"SignIn": "/signin?next=" + url.QueryEscape(r.URL.RequestURI()),
 		})
 		return
 	}
@@ -145,7 +240,8 @@ func writeProblem(w http.ResponseWriter, status int, detail string) {
 }
 
 // crossOriginRejection is the detail of a rejected cross-origin request.
-const crossOriginRejection = "cross-origin request rejected: requests that change data with the session cookie must come from this server's own pages"
+const crossOriginRejection = "cross-origin request rejected: a browser request that changes data or signs in must come " +
+	"from this server's own pages, or from an origin listed in OUTPOST_TRUSTED_ORIGINS"
 
 // newCrossOriginProtection returns Go's check of the Sec-Fetch-Site and
 // Origin headers, which also accepts trustedOrigins.

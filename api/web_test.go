@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"time"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -80,9 +81,18 @@ func TestMonitoringNeedsAdminSession(t *testing.T) {
 	require.Contains(t, resp.Header.Get("Content-Type"), "text/html")
 	require.Contains(t, body, `href="/signin?next=%2Fmonitoring%2F"`, "a browser is offered the sign-in page")
 
+	resp, body = fetch(t, srv, http.MethodGet, "/monitoring/queues?tab=1", map[string]string{"Accept": "text/html"})
+	require.Contains(t, body, `href="/signin?next=%2Fmonitoring%2Fqueues%3Ftab%3D1"`, "the link keeps the query")
+
+	resp, body = fetch(t, srv, http.MethodGet, "/monitoring/", map[string]string{"Authorization": "Bearer " + s.secret})
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.Contains(t, body, "not an API key")
+
 	resp, body = fetch(t, srv, http.MethodGet, "/monitoring/", cookie(admin))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
 	require.Contains(t, body, "<div id=\"root\">", "the queue UI's page")
+	require.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+	require.Equal(t, "frame-ancestors 'none'", resp.Header.Get("Content-Security-Policy"))
 	resp, body = fetch(t, srv, http.MethodGet, "/monitoring/api/queues", cookie(admin))
 	require.Equal(t, http.StatusOK, resp.StatusCode, "body: %s", body)
 	var queues struct {
@@ -158,6 +168,51 @@ func TestSignInPage(t *testing.T) {
 	resp, _ = fetch(t, srv, http.MethodGet, "/monitoring/", nil)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, "without a queue UI configured, nothing is served there")
 	require.True(t, strings.HasPrefix(srv.URL, "http://127.0.0.1"))
+}
+
+// TestMonitoringFailuresAreProblems pauses a queue twice through the queue
+// UI, which answers the second with a plain-text 500.
+func TestMonitoringFailuresAreProblems(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := s.monitoringServer(t)
+	admin := s.signIn(t, s.createAgentWithPassword(t, models.RoleAdmin))
+	opt, err := asynq.ParseRedisURI(redisURL)
+	require.NoError(t, err)
+	client := asynq.NewClient(opt)
+	t.Cleanup(func() { _ = client.Close() })
+	queue := "outpost-test-" + strings.ToLower(unique("pause"))
+	_, err = client.Enqueue(asynq.NewTask("test:noop", nil), asynq.Queue(queue), asynq.ProcessIn(time.Hour))
+	require.NoError(t, err)
+
+	headers := map[string]string{"Cookie": api.SecureSessionCookie + "=" + admin.token, "Origin": srv.URL}
+	resp, body := fetch(t, srv, http.MethodPost, "/monitoring/api/queues/"+queue+":pause", headers)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "body: %s", body)
+	resp, body = fetch(t, srv, http.MethodPost, "/monitoring/api/queues/"+queue+":pause", headers)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "body: %s", body)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	require.Contains(t, body, "already paused")
+}
+
+func TestUnknownAPIRoutesAreProblems(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	srv := httptest.NewServer(newHandler(t, s.deps))
+	t.Cleanup(srv.Close)
+
+	resp, body := fetch(t, srv, http.MethodGet, "/api/no-such-thing", nil)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	require.Contains(t, body, "no operation at GET /api/no-such-thing")
+
+	resp, body = fetch(t, srv, http.MethodGet, "/api/auth/logout", nil)
+	require.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	require.Contains(t, body, "method GET is not allowed on /api/auth/logout; use POST")
+
+	resp, _ = fetch(t, srv, http.MethodGet, "/api/tickets", map[string]string{"Authorization": "Bearer " + s.secret})
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "API responses are never cached")
 }
 
 // TestMonitoringManifestNeedsNoSession checks that the queue UI's web app

@@ -120,7 +120,7 @@ type Current struct {
 func (s *Sessions) SignIn(ctx context.Context, email, password string, client Client) (Current, string, error) {
 	db := s.db.WithContext(ctx)
 	var agent models.Agent
-	err := db.Take(&agent, "lower(email) = lower(?)", strings.TrimSpace(email)).Error
+	err := db.Take(&agent, "lower(email) = lower(?)", models.NormalizeEmail(email)).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return Current{}, "", fmt.Errorf("load agent: %w", err)
 	}

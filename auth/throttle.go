@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
+
+	"github.com/outposthq/outpost/models"
 )
 
 // Sign-in attempt limits. Each attempt counts, and a successful sign-in
@@ -74,7 +76,7 @@ func (t *Throttle) Succeeded(ctx context.Context, email string) error {
 // accountKey names the counter of an email address by its hash, so that
 // Redis holds no addresses.
 func accountKey(email string) string {
-	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	sum := sha256.Sum256([]byte(strings.ToLower(models.NormalizeEmail(email))))
 	return "signin:account:" + hex.EncodeToString(sum[:16])
 }
 

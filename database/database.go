@@ -81,6 +81,21 @@ func (l quietLogger) ParamsFilter(ctx context.Context, sql string, params ...any
 	return sql, nil
 }
 
+// Info, Warn and Error format msg with data before logging, because gorm's
+// slog logger logs data as an attribute that JSON cannot always encode, as
+// with the connection error of a failed open.
+func (l quietLogger) Info(ctx context.Context, msg string, data ...any) {
+	l.Interface.Info(ctx, fmt.Sprintf(msg, data...))
+}
+
+func (l quietLogger) Warn(ctx context.Context, msg string, data ...any) {
+	l.Interface.Warn(ctx, fmt.Sprintf(msg, data...))
+}
+
+func (l quietLogger) Error(ctx context.Context, msg string, data ...any) {
+	l.Interface.Error(ctx, fmt.Sprintf(msg, data...))
+}
+
 func (l quietLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
 	var pgErr *pgconn.PgError
 	if errors.Is(err, gorm.ErrDuplicatedKey) || errors.Is(err, gorm.ErrForeignKeyViolated) ||

@@ -68,3 +68,14 @@ func TestRedactHidesPasswords(t *testing.T) {
 		require.NotContains(t, database.Redact(dsn), "hunter2", dsn)
 	}
 }
+
+func TestFailedOpenLogsReadableError(t *testing.T) {
+	var logs syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	// Port 1 on loopback refuses connections.
+	_, err := database.Open(context.Background(), "postgres://root@127.0.0.1:1/outpost?sslmode=disable", logger)
+	require.ErrorContains(t, err, "connection refused")
+	require.Contains(t, logs.String(), "connection refused", "the log line names the cause")
+	require.NotContains(t, logs.String(), "!ERROR", "the log line is valid, complete JSON")
+	require.NotContains(t, logs.String(), "%v")
+}

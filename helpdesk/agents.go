@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -48,7 +47,7 @@ func (s *Service) CreateAgent(ctx context.Context, in NewAgent) (models.Agent, e
 	agent := models.Agent{
 		ID:           models.NewID(models.PrefixAgent),
 		Name:         in.Name,
-		Email:        strings.TrimSpace(in.Email),
+		Email:        models.NormalizeEmail(in.Email),
 		Active:       true,
 		Role:         in.Role,
 		PasswordHash: in.PasswordHash,
@@ -71,7 +70,7 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, patch AgentPatch) 
 			return nil, err
 		}
 		if patch.Email.Set {
-			patch.Email.Value = strings.TrimSpace(patch.Email.Value)
+			patch.Email.Value = models.NormalizeEmail(patch.Email.Value)
 		}
 		changed := applyString(&agent.Name, patch.Name)
 		changed = applyString(&agent.Email, patch.Email) || changed

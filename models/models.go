@@ -2,9 +2,11 @@ package models
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
+	"golang.org/x/text/unicode/norm"
 	"gorm.io/gorm"
 )
 
@@ -80,22 +82,29 @@ type Agent struct {
 	// PasswordHash is the argon2id hash of the agent's password in PHC
 	// string format, or nil when the agent cannot sign in.
 	PasswordHash *string `json:"-"`
-	// CanSignIn is derived from PasswordHash when the row is read or
-	// written.
-	CanSignIn bool      `json:"canSignIn" gorm:"-" doc:"Whether the agent has a password and so can sign in."`
+	// CanSignIn is derived from Active and PasswordHash when the row is
+	// read or written.
+	CanSignIn bool      `json:"canSignIn" gorm:"-" doc:"Whether the agent is active and has a password, and so can sign in."`
 	CreatedAt time.Time `json:"createdAt" gorm:"autoCreateTime:false"`
 	UpdatedAt time.Time `json:"updatedAt" gorm:"autoUpdateTime:false"`
 }
 
+// NormalizeEmail trims email and puts it in Unicode normalization form C,
+// so that an address typed with combining characters matches the same
+// address stored precomposed.
+func NormalizeEmail(email string) string {
+	return norm.NFC.String(strings.TrimSpace(email))
+}
+
 // AfterFind sets CanSignIn.
 func (a *Agent) AfterFind(*gorm.DB) error {
-	a.CanSignIn = a.PasswordHash != nil
+	a.CanSignIn = a.Active && a.PasswordHash != nil
 	return nil
 }
 
 // AfterSave sets CanSignIn.
 func (a *Agent) AfterSave(*gorm.DB) error {
-	a.CanSignIn = a.PasswordHash != nil
+	a.CanSignIn = a.Active && a.PasswordHash != nil
 	return nil
 }
 

@@ -74,6 +74,9 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 		recordCLIChange(ctx, db, logger, "create-api-key", "api_key", key.ID, []string{"name", "role"})
 		return nil
 	case "list":
+		if len(args) > 1 {
+			return fmt.Errorf("apikey list takes no arguments, got %q", args[1:])
+		}
 		list, err := keys.List(ctx)
 		if err != nil {
 			return fmt.Errorf("%w (has `outpost migrate up` run?)", err)
@@ -107,7 +110,7 @@ func createAPIKey(ctx context.Context, keys *apikeys.Keys, logger *slog.Logger, 
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "name of the integration that will use the key (required)")
 	role := fs.String("role", string(models.RoleAdmin), "what the key may do: admin, agent or viewer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return models.APIKey{}, err
 	}
 	if *name == "" {

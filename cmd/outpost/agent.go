@@ -31,7 +31,7 @@ import (
 // password before they fall back to standard input.
 const passwordEnv = "OUTPOST_AGENT_PASSWORD"
 
-const agentUsage = "usage: outpost agent create --email EMAIL --name NAME [--role admin|agent|viewer] | " +
+const agentUsage = "usage: outpost agent create --email EMAIL [--name NAME] [--role admin|agent|viewer] | " +
 	"agent set-password --email EMAIL | agent list"
 
 // runAgent runs "agent create", "agent set-password" and "agent list".
@@ -55,6 +55,9 @@ func runAgent(ctx context.Context, cfg Config, logger *slog.Logger, args []strin
 	case "set-password":
 		return cmd.setPassword(ctx, args[1:])
 	case "list":
+		if len(args) > 1 {
+			return fmt.Errorf("agent list takes no arguments, got %q", args[1:])
+		}
 		return cmd.list(ctx)
 	default:
 		return fmt.Errorf("unknown agent command %q; %s", args[0], agentUsage)
@@ -76,7 +79,7 @@ func (c agentCommand) create(ctx context.Context, args []string) error {
 	email := fs.String("email", "", "email address with which the agent signs in (required)")
 	name := fs.String("name", "", "the agent's name (default: the part of the email before @)")
 	role := fs.String("role", string(models.RoleAgent), "what the agent may do: admin, agent or viewer")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*email) == "" {
@@ -116,14 +119,14 @@ func (c agentCommand) setPassword(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("agent set-password", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	email := fs.String("email", "", "email address of the agent (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if strings.TrimSpace(*email) == "" {
 		return errors.New("agent set-password: --email is required")
 	}
 	var agent models.Agent
-	err := c.db.WithContext(ctx).Take(&agent, "lower(email) = lower(?)", strings.TrimSpace(*email)).Error
+	err := c.db.WithContext(ctx).Take(&agent, "lower(email) = lower(?)", models.NormalizeEmail(*email)).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("agent set-password: no agent has the email address %s (see outpost agent list)", *email)
 	}
@@ -164,6 +167,26 @@ func (c agentCommand) list(ctx context.Context) error {
 		cursor = *next
 	}
 }
+
+// parseFlags parses args with fs and rejects arguments left after the
+// flags. A request for help is not an error: the flag package has printed
+// the usage.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return nil
+}
+
+// errHelpShown ends a command whose usage was printed on request; main
+// exits with status 0 for it.
+var errHelpShown = errors.New("help shown")
 
 // readPassword returns OUTPOST_AGENT_PASSWORD when it is set. Otherwise it
 // prompts twice without echo when standard input is a terminal, and reads

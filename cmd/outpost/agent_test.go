@@ -70,6 +70,16 @@ func TestAgentCommands(t *testing.T) {
 	_, err = cli(newPassword+"\n", "agent", "set-password", "--email", "nobody@support.example")
 	require.ErrorContains(t, err, "no agent has the email address")
 
+	_, err = cli("", "agent", "list", "--json")
+	require.ErrorContains(t, err, "agent list takes no arguments")
+	_, err = cli("", "apikey", "list", "extra")
+	require.ErrorContains(t, err, "apikey list takes no arguments")
+	_, err = cli("", "agent", "create", "--email", "x@support.example", "stray")
+	require.ErrorContains(t, err, `unexpected arguments ["stray"]`)
+	_, err = cli("", "agent", "create", "--help")
+	require.ErrorIs(t, err, errHelpShown, "help is printed, and main exits with status 0")
+	require.Contains(t, logs.String(), "-email", "the usage lists the flags")
+
 	out, err = cli("", "agent", "list")
 	require.NoError(t, err)
 	require.Contains(t, out, "Root@Support.example")
