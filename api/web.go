@@ -117,7 +117,7 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 		if !pw.replaced {
 			return
 		}
-		// The queue UI answers its failures with 500 and the error as
+		// The queue UI reports its failures with 500 and the error as
 		// plain text, such as a Redis connection error.
 		message := strings.TrimSpace(pw.body.String())
 		deps.Logger.ErrorContext(r.Context(), "queue monitor request failed",

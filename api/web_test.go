@@ -2,12 +2,12 @@ package api_test
 
 import (
 	"encoding/json"
-	"time"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
