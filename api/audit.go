@@ -40,13 +40,14 @@ var auditedOperations = map[string]string{
 	"rotate-webhook-secret": "webhook_endpoint",
 }
 
-// withAudit returns middleware that records a successful request to an
-// operation in auditedOperations, with the caller, the resource ID and the
-// names of the fields sent. It runs after authorize.
+// withAudit returns middleware that has a successful request to an
+// operation in auditedOperations recorded, with the caller, the resource ID
+// and the names of the fields sent. It runs after authorize.
 //
-// NOTE: the entry is written after the change commits, in its own
-// statement. A crash or a database error between the two loses the entry,
-// and only the database error is logged.
+// The entry travels in the request context, and the service writes it with
+// audit.RecordChange in the transaction of the change, so that neither
+// commits without the other. A request that changed nothing, such as a
+// PATCH with the current values, has its entry written here afterwards.
 func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
@@ -61,12 +62,6 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 			_ = huma.WriteErr(api, ctx, http.StatusBadRequest, "cannot read request body")
 			return
 		}
-		rec := &recordingContext{innerContext: ctx, body: body}
-		next(rec)
-		if rec.status < 200 || rec.status >= 300 {
-			return
-		}
-
 		entry := models.AuditEntry{
 			ActorType:    c.actorType(),
 			ActorID:      c.id(),
@@ -75,12 +70,17 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 			ResourceID:   ctx.Param("id"),
 			Fields:       fieldNames(body),
 		}
+		changeCtx := audit.WithChange(ctx.Context(), entry)
+		rec := &recordingContext{innerContext: huma.WithContext(ctx, changeCtx), body: body}
+		next(rec)
+		if rec.status < 200 || rec.status >= 300 || audit.Recorded(changeCtx) {
+			return
+		}
+
 		if entry.ResourceID == "" {
 			entry.ResourceID = responseID(rec.out.Bytes())
 		}
 		if entry.ResourceID == "" && resourceType == "agent" && c.Session != nil {
-			// An operation on the caller's own account, such as a
-			// password change, names no agent in its path or response.
 			entry.ResourceID = c.Session.Agent.ID
 		}
 		if _, err := log.Record(context.WithoutCancel(ctx.Context()), entry); err != nil {

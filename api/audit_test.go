@@ -8,9 +8,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/outposthq/outpost"
 	"github.com/outposthq/outpost/api"
 	"github.com/outposthq/outpost/apikeys"
+	"github.com/outposthq/outpost/audit"
+	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/models"
+	"github.com/outposthq/outpost/sla"
+	"github.com/outposthq/outpost/webhooks"
 )
 
 // auditOf returns every audit entry that actor apiKeyID made, newest first,
@@ -101,4 +106,112 @@ func TestAuditCoversAdminChanges(t *testing.T) {
 	for id := range audited {
 		require.Contains(t, ids, id, "auditedOperations names an operation that does not exist")
 	}
+}
+
+// TestAuditedChangesRollBackWithEntry makes every audited service write an
+// audit entry that the database rejects, and requires the change itself
+// to roll back: a change and its entry commit together or not at all.
+func TestAuditedChangesRollBackWithEntry(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	email := s.createAgentWithPassword(t, models.RoleAgent)
+	sess := s.signIn(t, email)
+	agentID := sess.info.Agent.ID
+	key, _, err := s.deps.Keys.Create(t.Context(), apiKeyNamed("rollback", models.RoleViewer))
+	require.NoError(t, err)
+	hook := decodeAs[api.CreatedWebhook](t, s.do(http.MethodPost, "/api/webhooks",
+		map[string]any{"url": hookURL(), "events": []string{"*"}}), http.StatusCreated)
+	hours := []models.OpeningHours{{Weekday: "monday", Start: "09:00", End: "17:00"}}
+	bh, err := s.deps.SLA.CreateSchedule(t.Context(), sla.NewSchedule{Name: "Rollback", TimeZone: "UTC", Hours: hours})
+	require.NoError(t, err)
+	targets := models.SLATargets{Clock: models.ClockCalendar, Urgent: 30, High: 60, Medium: 120, Low: 240}
+	tier := "rollback-" + unique("tier")
+	policy, err := s.deps.SLA.CreatePolicy(t.Context(), sla.NewPolicy{Name: "Rollback", Tier: tier, FirstResponse: targets, Resolution: targets})
+	require.NoError(t, err)
+	spare, err := s.deps.SLA.CreateSchedule(t.Context(), sla.NewSchedule{Name: "Spare", TimeZone: "UTC", Hours: hours})
+	require.NoError(t, err)
+
+	// actor_type is checked by the database, so this entry cannot be
+	// inserted.
+	bad := audit.WithChange(t.Context(), models.AuditEntry{
+		ActorType: "nobody", ActorID: "x", Action: "test", ResourceType: "agent",
+	})
+	count := func(table, where string, args ...any) int64 {
+		var n int64
+		require.NoError(t, s.db.Table(table).Where(where, args...).Count(&n).Error)
+		return n
+	}
+	renamed := func(v string) outpost.Field[string] { return outpost.Field[string]{Set: true, Value: v} }
+
+	cases := []struct {
+		name   string
+		change func() error
+		kept   func() bool
+	}{
+		{"create agent", func() error {
+			_, err := s.deps.Helpdesk.CreateAgent(bad, helpdesk.NewAgent{Name: "Ghost", Email: "ghost-rollback@support.example"})
+			return err
+		}, func() bool { return count("agents", "email = ?", "ghost-rollback@support.example") == 0 }},
+		{"update agent", func() error {
+			_, err := s.deps.Helpdesk.UpdateAgent(bad, agentID, helpdesk.AgentPatch{Name: renamed("Renamed")})
+			return err
+		}, func() bool { return count("agents", "id = ? AND name = ?", agentID, "Renamed") == 0 }},
+		{"set password", func() error {
+			_, err := s.deps.Sessions.SetPassword(bad, agentID, "another passphrase", "body.password", "")
+			return err
+		}, func() bool { return count("sessions", "agent_id = ?", agentID) == 1 }},
+		{"change password", func() error {
+			cur, err := s.deps.Sessions.Authenticate(t.Context(), sess.token)
+			require.NoError(t, err)
+			_, _, err = s.deps.Sessions.ChangePassword(bad, cur, testPassword, "another passphrase")
+			return err
+		}, func() bool { return count("sessions", "agent_id = ?", agentID) == 1 }},
+		{"create API key", func() error {
+			_, _, err := s.deps.Keys.Create(bad, apiKeyNamed("ghost-rollback", models.RoleViewer))
+			return err
+		}, func() bool { return count("api_keys", "name = ?", "ghost-rollback") == 0 }},
+		{"revoke API key", func() error {
+			_, err := s.deps.Keys.Revoke(bad, key.ID)
+			return err
+		}, func() bool { return count("api_keys", "id = ? AND revoked_at IS NULL", key.ID) == 1 }},
+		{"create webhook", func() error {
+			_, err := s.deps.Endpoints.Create(bad, webhooks.NewEndpoint{URL: hookURL() + "/ghost-rollback", Events: []string{"*"}})
+			return err
+		}, func() bool { return count("webhook_endpoints", "url = ?", hookURL()+"/ghost-rollback") == 0 }},
+		{"update webhook", func() error {
+			_, err := s.deps.Endpoints.Update(bad, hook.ID, webhooks.EndpointPatch{Description: renamed("Renamed")})
+			return err
+		}, func() bool { return count("webhook_endpoints", "id = ? AND description = ?", hook.ID, "Renamed") == 0 }},
+		{"rotate webhook secret", func() error {
+			_, err := s.deps.Endpoints.RotateSecret(bad, hook.ID, 0)
+			return err
+		}, func() bool { return count("webhook_endpoints", "id = ? AND secret = ?", hook.ID, hook.Secret) == 1 }},
+		{"delete webhook", func() error { return s.deps.Endpoints.Delete(bad, hook.ID) },
+			func() bool { return count("webhook_endpoints", "id = ?", hook.ID) == 1 }},
+		{"create business hours", func() error {
+			_, err := s.deps.SLA.CreateSchedule(bad, sla.NewSchedule{Name: "Ghost rollback", TimeZone: "UTC", Hours: hours})
+			return err
+		}, func() bool { return count("business_hours", "name = ?", "Ghost rollback") == 0 }},
+		{"update business hours", func() error {
+			_, err := s.deps.SLA.UpdateSchedule(bad, bh.ID, sla.SchedulePatch{Name: renamed("Renamed")})
+			return err
+		}, func() bool { return count("business_hours", "id = ? AND name = ?", bh.ID, "Renamed") == 0 }},
+		{"delete business hours", func() error { return s.deps.SLA.DeleteSchedule(bad, spare.ID) },
+			func() bool { return count("business_hours", "id = ?", spare.ID) == 1 }},
+		{"create SLA policy", func() error {
+			_, err := s.deps.SLA.CreatePolicy(bad, sla.NewPolicy{Name: "Ghost rollback", Tier: tier + "-2", FirstResponse: targets, Resolution: targets})
+			return err
+		}, func() bool { return count("sla_policies", "name = ?", "Ghost rollback") == 0 }},
+		{"update SLA policy", func() error {
+			_, err := s.deps.SLA.UpdatePolicy(bad, policy.ID, sla.PolicyPatch{Name: renamed("Renamed")})
+			return err
+		}, func() bool { return count("sla_policies", "id = ? AND name = ?", policy.ID, "Renamed") == 0 }},
+		{"delete SLA policy", func() error { return s.deps.SLA.DeletePolicy(bad, policy.ID) },
+			func() bool { return count("sla_policies", "id = ? AND deleted_at IS NULL", policy.ID) == 1 }},
+	}
+	for _, c := range cases {
+		require.Error(t, c.change(), "%s: the rejected audit entry fails the change", c.name)
+		require.True(t, c.kept(), "%s: the change rolled back with its entry", c.name)
+	}
+	require.Zero(t, count("audit_log", "action = ?", "test"))
 }

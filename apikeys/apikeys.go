@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/paging"
 )
@@ -93,8 +94,14 @@ func (k *Keys) Create(ctx context.Context, spec NewKey) (models.APIKey, string, 
 		CreatedAt: now,
 		ExpiresAt: expiresAt,
 	}
-	if err := k.db.WithContext(ctx).Create(&key).Error; err != nil {
-		return models.APIKey{}, "", fmt.Errorf("insert API key: %w", err)
+	err := k.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&key).Error; err != nil {
+			return fmt.Errorf("insert API key: %w", err)
+		}
+		return audit.RecordChange(ctx, tx, key.ID)
+	})
+	if err != nil {
+		return models.APIKey{}, "", err
 	}
 	return key, secret, nil
 }
@@ -184,19 +191,21 @@ func (k *Keys) ListPage(ctx context.Context, p paging.Params) ([]models.APIKey, 
 // Revoke revokes key id, after which Authenticate rejects it. Revoking a
 // revoked key keeps its first revocation time.
 func (k *Keys) Revoke(ctx context.Context, id string) (models.APIKey, error) {
-	db := k.db.WithContext(ctx)
 	now := k.nowFunc().UTC().Truncate(time.Microsecond)
-	err := db.Model(&models.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error
-	if err != nil {
-		return models.APIKey{}, fmt.Errorf("revoke API key: %w", err)
-	}
 	var key models.APIKey
-	err = db.Take(&key, "id = ?", id).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return key, outpost.NotFound("API key", id)
-	}
-	if err != nil {
-		return key, fmt.Errorf("load API key: %w", err)
-	}
-	return key, nil
+	err := k.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		err := tx.Model(&models.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error
+		if err != nil {
+			return fmt.Errorf("revoke API key: %w", err)
+		}
+		err = tx.Take(&key, "id = ?", id).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return outpost.NotFound("API key", id)
+		}
+		if err != nil {
+			return fmt.Errorf("load API key: %w", err)
+		}
+		return audit.RecordChange(ctx, tx, key.ID)
+	})
+	return key, err
 }

@@ -18,6 +18,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/models"
 )
 
@@ -252,7 +253,10 @@ func (s *Sessions) SetPassword(ctx context.Context, agentID, password, field, ke
 		if err := tx.Model(&agent).Select("password_hash", "updated_at").Updates(&agent).Error; err != nil {
 			return fmt.Errorf("store password: %w", err)
 		}
-		return tx.Where("agent_id = ? AND id <> ?", agentID, keepSessionID).Delete(&models.Session{}).Error
+		if err := tx.Where("agent_id = ? AND id <> ?", agentID, keepSessionID).Delete(&models.Session{}).Error; err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		return audit.RecordChange(ctx, tx, agentID)
 	})
 	return agent, err
 }
@@ -306,7 +310,7 @@ func (s *Sessions) ChangePassword(ctx context.Context, cur Current, currentPassw
 		if err := tx.Create(&session).Error; err != nil {
 			return fmt.Errorf("insert session: %w", err)
 		}
-		return nil
+		return audit.RecordChange(ctx, tx, agent.ID)
 	})
 	if err != nil {
 		return Current{}, "", err

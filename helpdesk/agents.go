@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/paging"
 )
@@ -54,10 +55,13 @@ func (s *Service) CreateAgent(ctx context.Context, in NewAgent) (models.Agent, e
 		CreatedAt:    now,
 		UpdatedAt:    now,
 	}
-	if err := s.db.WithContext(ctx).Create(&agent).Error; err != nil {
-		return agent, agentWriteError(err, agent.Email)
-	}
-	return agent, nil
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&agent).Error; err != nil {
+			return agentWriteError(err, agent.Email)
+		}
+		return audit.RecordChange(ctx, tx, agent.ID)
+	})
+	return agent, err
 }
 
 // UpdateAgent applies patch to agent id. Deactivating an agent ends their
@@ -97,7 +101,7 @@ func (s *Service) UpdateAgent(ctx context.Context, id string, patch AgentPatch) 
 		if err := tx.Save(&agent).Error; err != nil {
 			return nil, agentWriteError(err, agent.Email)
 		}
-		return nil, nil
+		return nil, audit.RecordChange(ctx, tx, agent.ID)
 	})
 	return agent, err
 }

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/paging"
 )
@@ -82,6 +83,9 @@ func (e *Engine) CreatePolicy(ctx context.Context, in NewPolicy) (models.SLAPoli
 		}
 		if err := tx.Create(&p).Error; err != nil {
 			return outcome{}, fmt.Errorf("insert SLA policy: %w", err)
+		}
+		if err := audit.RecordChange(ctx, tx, p.ID); err != nil {
+			return outcome{}, err
 		}
 		ids, err := affectedTickets(tx, previousDefault, p.AccountIDs, tiers(p.Tier))
 		if err != nil {
@@ -162,6 +166,9 @@ func (e *Engine) UpdatePolicy(ctx context.Context, id string, patch PolicyPatch)
 		if err := tx.Save(&p).Error; err != nil {
 			return outcome{}, fmt.Errorf("save SLA policy: %w", err)
 		}
+		if err := audit.RecordChange(ctx, tx, p.ID); err != nil {
+			return outcome{}, err
+		}
 		ids, err := affectedTickets(tx, append(previousDefault, p.ID),
 			append(slices.Clone(before.AccountIDs), p.AccountIDs...), tiers(before.Tier, p.Tier))
 		if err != nil {
@@ -199,6 +206,9 @@ func (e *Engine) DeletePolicy(ctx context.Context, id string) error {
 		err := tx.Model(&p).Updates(map[string]any{"deleted_at": now, "updated_at": now}).Error
 		if err != nil {
 			return outcome{}, fmt.Errorf("delete SLA policy: %w", err)
+		}
+		if err := audit.RecordChange(ctx, tx, p.ID); err != nil {
+			return outcome{}, err
 		}
 		ids, err := affectedTickets(tx, []string{p.ID}, nil, nil)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/paging"
 )
@@ -51,10 +52,13 @@ func (e *Engine) CreateSchedule(ctx context.Context, in NewSchedule) (models.Bus
 	if _, err := Compile(bh); err != nil {
 		return bh, err
 	}
-	if err := e.db.WithContext(ctx).Create(&bh).Error; err != nil {
-		return bh, fmt.Errorf("insert business hours: %w", err)
-	}
-	return bh, nil
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&bh).Error; err != nil {
+			return fmt.Errorf("insert business hours: %w", err)
+		}
+		return audit.RecordChange(ctx, tx, bh.ID)
+	})
+	return bh, err
 }
 
 // GetSchedule returns schedule id.
@@ -119,6 +123,9 @@ func (e *Engine) UpdateSchedule(ctx context.Context, id string, patch SchedulePa
 		if err := tx.Save(&bh).Error; err != nil {
 			return outcome{}, fmt.Errorf("save business hours: %w", err)
 		}
+		if err := audit.RecordChange(ctx, tx, bh.ID); err != nil {
+			return outcome{}, err
+		}
 		// Only unfinished tickets are recomputed: finished ones keep the
 		// hours they were judged by.
 		var ids []string
@@ -157,6 +164,9 @@ func (e *Engine) DeleteSchedule(ctx context.Context, id string) error {
 		}
 		if err := tx.Delete(&bh).Error; err != nil {
 			return fmt.Errorf("delete business hours: %w", err)
+		}
+		if err := audit.RecordChange(ctx, tx, bh.ID); err != nil {
+			return err
 		}
 		return nil
 	})

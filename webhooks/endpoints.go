@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/audit"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/paging"
@@ -97,10 +98,13 @@ func (e *Endpoints) Create(ctx context.Context, in NewEndpoint) (models.WebhookE
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	if err := e.db.WithContext(ctx).Create(&ep).Error; err != nil {
-		return ep, fmt.Errorf("insert webhook endpoint: %w", err)
-	}
-	return ep, nil
+	err = e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&ep).Error; err != nil {
+			return fmt.Errorf("insert webhook endpoint: %w", err)
+		}
+		return audit.RecordChange(ctx, tx, ep.ID)
+	})
+	return ep, err
 }
 
 // Update applies patch to endpoint id.
@@ -144,7 +148,7 @@ func (e *Endpoints) Update(ctx context.Context, id string, patch EndpointPatch) 
 		if err := tx.Save(&ep).Error; err != nil {
 			return fmt.Errorf("save webhook endpoint: %w", err)
 		}
-		return nil
+		return audit.RecordChange(ctx, tx, ep.ID)
 	})
 	return ep, err
 }
@@ -165,14 +169,16 @@ func (e *Endpoints) Get(ctx context.Context, id string) (models.WebhookEndpoint,
 // Delete removes endpoint id and its delivery log. Deliveries already queued
 // for it are dropped when a worker picks them up.
 func (e *Endpoints) Delete(ctx context.Context, id string) error {
-	res := e.db.WithContext(ctx).Delete(&models.WebhookEndpoint{}, "id = ?", id)
-	if res.Error != nil {
-		return fmt.Errorf("delete webhook endpoint: %w", res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return outpost.NotFound("webhook endpoint", id)
-	}
-	return nil
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Delete(&models.WebhookEndpoint{}, "id = ?", id)
+		if res.Error != nil {
+			return fmt.Errorf("delete webhook endpoint: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return outpost.NotFound("webhook endpoint", id)
+		}
+		return audit.RecordChange(ctx, tx, id)
+	})
 }
 
 // MaxRotationGrace bounds how long a replaced secret may keep signing.
@@ -208,7 +214,7 @@ func (e *Endpoints) RotateSecret(ctx context.Context, id string, grace time.Dura
 		if err := tx.Save(&ep).Error; err != nil {
 			return fmt.Errorf("save webhook endpoint: %w", err)
 		}
-		return nil
+		return audit.RecordChange(ctx, tx, ep.ID)
 	})
 	return ep, err
 }

@@ -67,12 +67,9 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 
 	switch args[0] {
 	case "create":
-		key, err := createAPIKey(ctx, keys, logger, args[1:], stdout, stderr)
-		if err != nil {
-			return err
-		}
-		recordCLIChange(ctx, db, logger, "create-api-key", "api_key", key.ID, []string{"name", "role"})
-		return nil
+		_, err := createAPIKey(cliChange(ctx, "create-api-key", "api_key", "", []string{"name", "role"}),
+			keys, logger, args[1:], stdout, stderr)
+		return err
 	case "list":
 		if len(args) > 1 {
 			return fmt.Errorf("apikey list takes no arguments, got %q", args[1:])
@@ -92,11 +89,10 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 		if len(args) != 2 {
 			return errors.New("usage: outpost apikey revoke KEY_ID (see outpost apikey list)")
 		}
-		key, err := keys.Revoke(ctx, args[1])
+		key, err := keys.Revoke(cliChange(ctx, "revoke-api-key", "api_key", args[1], []string{}), args[1])
 		if err != nil {
 			return err
 		}
-		recordCLIChange(ctx, db, logger, "revoke-api-key", "api_key", key.ID, []string{})
 		logger.Info("API key revoked", slog.String("key_id", key.ID), slog.String("name", key.Name))
 		fmt.Fprintf(stdout, "Revoked API key %s (%s).\n", key.ID, key.Name)
 		return nil

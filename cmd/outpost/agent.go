@@ -105,11 +105,11 @@ func (c agentCommand) create(ctx context.Context, args []string) error {
 	hash := auth.HashPassword(password)
 
 	svc := helpdesk.NewService(c.db, nil, nil)
+	ctx = cliChange(ctx, "create-agent", "agent", "", []string{"email", "name", "password", "role"})
 	agent, err := svc.CreateAgent(ctx, helpdesk.NewAgent{Name: *name, Email: *email, Role: models.Role(*role), PasswordHash: &hash})
 	if err != nil {
 		return fmt.Errorf("agent create: %w", cliError(err))
 	}
-	c.audit(ctx, "create-agent", agent.ID, []string{"email", "name", "password", "role"})
 	c.logger.Info("agent created", slog.String("agent_id", agent.ID), slog.String("role", string(agent.Role)))
 	fmt.Fprintf(c.stdout, "Created agent %s (%s, role %s). They can sign in at /signin.\n", agent.ID, agent.Email, agent.Role)
 	return nil
@@ -138,10 +138,10 @@ func (c agentCommand) setPassword(ctx context.Context, args []string) error {
 		return err
 	}
 	sessions := auth.NewSessions(c.db, auth.Config{}, nil)
+	ctx = cliChange(ctx, "set-agent-password", "agent", agent.ID, []string{"password"})
 	if _, err := sessions.SetPassword(ctx, agent.ID, password, "password", ""); err != nil {
 		return fmt.Errorf("agent set-password: %w", cliError(err))
 	}
-	c.audit(ctx, "set-agent-password", agent.ID, []string{"password"})
 	c.logger.Info("agent password set", slog.String("agent_id", agent.ID))
 	fmt.Fprintf(c.stdout, "Set the password of agent %s (%s) and ended their sessions.\n", agent.ID, agent.Email)
 	return nil
@@ -227,15 +227,12 @@ func (c agentCommand) readPassword() (string, error) {
 	return line, nil
 }
 
-// audit records a change made from the command line under the operating
-// system user who ran it. A failure is logged: the change has been made.
-func (c agentCommand) audit(ctx context.Context, action, resourceID string, fields []string) {
-	recordCLIChange(ctx, c.db, c.logger, action, "agent", resourceID, fields)
-}
-
-// recordCLIChange writes an audit entry for a change made by a command.
-func recordCLIChange(ctx context.Context, db *gorm.DB, logger *slog.Logger, action, resourceType, resourceID string, fields []string) {
-	_, err := audit.New(db, nil).Record(ctx, models.AuditEntry{
+// cliChange returns ctx carrying the audit entry of a change made from the
+// command line, under the operating-system user who ran it. The service
+// writes the entry in the change's transaction; resourceID may be empty
+// for a create.
+func cliChange(ctx context.Context, action, resourceType, resourceID string, fields []string) context.Context {
+	return audit.WithChange(ctx, models.AuditEntry{
 		ActorType:    models.ActorCLI,
 		ActorID:      osUser(),
 		Action:       action,
@@ -243,9 +240,6 @@ func recordCLIChange(ctx context.Context, db *gorm.DB, logger *slog.Logger, acti
 		ResourceID:   resourceID,
 		Fields:       fields,
 	})
-	if err != nil {
-		logger.Error("record audit entry", slog.String("action", action), slog.String("err", err.Error()))
-	}
 }
 
 // osUser names the operating-system user running the command.
