@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -269,29 +268,11 @@ func TestCrossOriginRequestsRefused(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 }
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 func TestSessionExpiry(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	email := s.createAgentWithPassword(t, models.RoleViewer)
-	clk := &clock{now: time.Now()}
+	clk := &testClock{now: time.Now()}
 	deps := s.deps
 	deps.Sessions = auth.NewSessions(s.db, auth.Config{IdleTimeout: time.Hour, AbsoluteTimeout: 3 * time.Hour}, clk.Now)
 	_, tapi := humatest.New(t, api.Config())

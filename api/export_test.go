@@ -10,3 +10,6 @@ func AuditedOperations() map[string]string { return auditedOperations }
 
 // ClientAddress exposes clientAddress to the external tests.
 var ClientAddress = clientAddress
+
+// RequestHash exposes requestHash to the external tests.
+var RequestHash = requestHash

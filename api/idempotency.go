@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -97,6 +98,7 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 			return
 		}
 
+		buffered.innerContext = huma.WithContext(ctx, idempotency.WithClaim(ctx.Context(), principal, key))
 		next(buffered)
 
 		// The stored response must outlive a client that disconnects now.
@@ -123,6 +125,12 @@ func replay(api huma.API, ctx huma.Context, rec idempotency.Record, hash []byte)
 			"the Idempotency-Key header was already used with a different request",
 			&huma.ErrorDetail{Location: "header." + idempotencyHeader,
 				Message: "send a new Idempotency-Key for a new request, or repeat the first request unchanged"})
+	case rec.Status == nil && rec.ResourceID != nil:
+		// The first request's create committed, but its response was
+		// not stored, as after a crash, or is about to be.
+		_ = huma.WriteErr(api, ctx, http.StatusConflict, fmt.Sprintf(
+			"the request with this Idempotency-Key created %s, but its response is not stored yet; "+
+				"repeat it shortly, or read %s directly", *rec.ResourceID, *rec.ResourceID))
 	case rec.Status == nil:
 		_ = huma.WriteErr(api, ctx, http.StatusConflict,
 			"a request with this Idempotency-Key is still running; repeat it shortly to get its response")

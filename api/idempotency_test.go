@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/outposthq/outpost/api"
+	"github.com/outposthq/outpost/helpdesk"
 	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
 )
@@ -175,4 +176,36 @@ func TestIdempotencyConcurrent(t *testing.T) {
 		require.Equal(t, created[0], b, "every 201 is the same response")
 	}
 	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM tickets WHERE title = ?", title))
+}
+
+// TestIdempotentCreateAfterLostResponse claims a key and commits its
+// create as a request would, then stops before the response is stored, as
+// if the server crashed. A repeat after the claim has gone stale must not
+// create a second record.
+func TestIdempotentCreateAfterLostResponse(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	clk := &testClock{now: time.Now()}
+	store := idempotency.New(s.db, 0, clk.Now)
+	deps := s.deps
+	deps.Idempotency = store
+	_, tapi := humatest.New(t, api.Config())
+	api.Register(tapi, deps)
+
+	name := unique("Crash Corp")
+	body, err := json.Marshal(map[string]any{"name": name})
+	require.NoError(t, err)
+	key := rand.Text()
+	claimed, _, err := store.Claim(t.Context(), s.key.ID, key, api.RequestHash("create-account", "/api/accounts", body))
+	require.NoError(t, err)
+	require.True(t, claimed)
+	account, err := s.deps.Helpdesk.CreateAccount(idempotency.WithClaim(t.Context(), s.key.ID, key), helpdesk.NewAccount{Name: name})
+	require.NoError(t, err)
+
+	clk.Advance(10 * time.Minute)
+	rec := tapi.Post("/api/accounts", s.auth, "Idempotency-Key: "+key, "Content-Type: application/json", bytes.NewReader(body))
+	p := requireProblem(t, rec, http.StatusConflict)
+	require.Contains(t, p.Detail, "created "+account.ID)
+	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name),
+		"the repeat created nothing")
 }

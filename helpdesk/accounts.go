@@ -10,6 +10,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/paging"
@@ -61,6 +62,9 @@ func (s *Service) CreateAccount(ctx context.Context, in NewAccount) (models.Acco
 	err := s.commit(ctx, func(tx *gorm.DB) ([]models.Event, error) {
 		if err := tx.Create(&acc).Error; err != nil {
 			return nil, accountWriteError(err, acc.ExternalID)
+		}
+		if err := idempotency.RecordCreated(ctx, tx, acc.ID); err != nil {
+			return nil, err
 		}
 		evt, err := outbox.Append(tx, now, outbox.AccountCreated, acc)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/paging"
@@ -50,6 +51,9 @@ func (s *Service) AddMessage(ctx context.Context, ticketID string, in NewMessage
 		}
 		if err := tx.Create(&msg).Error; err != nil {
 			return nil, nil, fmt.Errorf("insert message: %w", err)
+		}
+		if err := idempotency.RecordCreated(ctx, tx, msg.ID); err != nil {
+			return nil, nil, err
 		}
 		err := tx.Model(&models.Ticket{}).Where("id = ?", ticketID).Update("updated_at", now).Error
 		if err != nil {

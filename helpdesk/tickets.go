@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/outposthq/outpost"
+	"github.com/outposthq/outpost/idempotency"
 	"github.com/outposthq/outpost/models"
 	"github.com/outposthq/outpost/outbox"
 	"github.com/outposthq/outpost/paging"
@@ -102,6 +103,9 @@ func (s *Service) CreateTicket(ctx context.Context, in NewTicket, actor string) 
 		}
 		if err := tx.Create(&t).Error; err != nil {
 			return nil, nil, fmt.Errorf("insert ticket: %w", err)
+		}
+		if err := idempotency.RecordCreated(ctx, tx, t.ID); err != nil {
+			return nil, nil, err
 		}
 		created := map[string]models.FieldChange{"status": {From: nil, To: t.Status}}
 		if err := insertChange(tx, t.ID, actor, created, now); err != nil {

@@ -17,11 +17,11 @@ import (
 // removes the rest.
 const DefaultTTL = 24 * time.Hour
 
-// staleClaimAfter is when an unfinished claim may be taken over, because
-// the request that made it presumably crashed. It is five times the API
-// server's 60 s write timeout.
-// NOTE: a handler that runs longer than this loses its claim, and a repeat
-// can then create a second record.
+// staleClaimAfter is when an unfinished claim whose create has not
+// committed may be taken over, because the request that made it presumably
+// crashed. It is five times the API server's 60 s write timeout.
+// NOTE: a handler that runs longer than this without committing loses its
+// claim, and a repeat can then create a second record.
 const staleClaimAfter = 5 * time.Minute
 
 // Record is the stored state of one key.
@@ -32,7 +32,10 @@ type Record struct {
 	Key         string
 	RequestHash []byte
 	// Status is nil while the first request runs.
-	Status      *int
+	Status *int
+	// ResourceID is the record that the first request created, set in
+	// the create's transaction; nil until then.
+	ResourceID  *string
 	ContentType string
 	Body        []byte
 	CreatedAt   time.Time
@@ -74,10 +77,11 @@ func (s *Store) Claim(ctx context.Context, principalID, key string, requestHash 
 		INSERT INTO idempotency_keys (principal_id, key, request_hash, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (principal_id, key) DO UPDATE
-		SET request_hash = EXCLUDED.request_hash, status = NULL, content_type = '', body = NULL,
+		SET request_hash = EXCLUDED.request_hash, status = NULL, content_type = '', body = NULL, resource_id = NULL,
 		    created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
 		WHERE idempotency_keys.expires_at <= ?
-		   OR (idempotency_keys.status IS NULL AND idempotency_keys.created_at <= ?)
+		   OR (idempotency_keys.status IS NULL AND idempotency_keys.resource_id IS NULL
+		       AND idempotency_keys.created_at <= ?)
 		RETURNING principal_id`,
 		principalID, key, requestHash, now, now.Add(s.ttl), now, now.Add(-staleClaimAfter)).Scan(&claimed).Error
 	if err != nil {
@@ -135,4 +139,36 @@ func (s *Store) DeleteExpired(ctx context.Context, limit int) (int64, error) {
 		return 0, fmt.Errorf("delete expired idempotency keys: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+type claimContextKey struct{}
+
+// claim is the key that a context's request has claimed.
+type claim struct {
+	principalID string
+	key         string
+}
+
+// WithClaim returns ctx carrying the key that its request claimed, for
+// RecordCreated.
+func WithClaim(ctx context.Context, principalID, key string) context.Context {
+	return context.WithValue(ctx, claimContextKey{}, claim{principalID: principalID, key: key})
+}
+
+// RecordCreated stores resourceID on the key that ctx carries, in tx, the
+// transaction of the create. Once that commits, the claim cannot be taken
+// over, so a repeat never creates a second record even if the first
+// response is lost. Without a key in ctx it does nothing.
+func RecordCreated(ctx context.Context, tx *gorm.DB, resourceID string) error {
+	c, ok := ctx.Value(claimContextKey{}).(claim)
+	if !ok {
+		return nil
+	}
+	err := tx.Model(&Record{}).
+		Where("principal_id = ? AND key = ? AND status IS NULL", c.principalID, c.key).
+		Update("resource_id", resourceID).Error
+	if err != nil {
+		return fmt.Errorf("record idempotent create: %w", err)
+	}
+	return nil
 }
