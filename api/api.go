@@ -97,8 +97,8 @@ func NewHandler(deps Deps) (http.Handler, error) {
 	if deps.Sessions != nil {
 		registerPages(mux, deps, protection)
 	}
-	handler := withCrossOriginCheck(withAPIResponses(mux), protection)
-	return withRequestLog(withInputChecks(handler), deps.Logger), nil
+	handler := withCrossOriginCheck(mux, protection)
+	return withRequestLog(withAPIResponses(withInputChecks(handler)), deps.Logger), nil
 }
 
 func init() {
@@ -258,6 +258,8 @@ func (h *handlers) problem(ctx context.Context, err error) error {
 		})
 	case errors.As(err, &nf):
 		return huma.Error404NotFound(nf.Error())
+	case errors.Is(err, idempotency.ErrClaimLost):
+		return huma.Error409Conflict(err.Error() + "; nothing was created, and the later request's response is stored under the key")
 	case errors.Is(err, context.Canceled):
 		// The client disconnected, so the response is never read.
 		return huma.NewError(499, "request canceled")

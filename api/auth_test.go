@@ -287,7 +287,7 @@ func TestSessionExpiry(t *testing.T) {
 		clk.Advance(61 * time.Minute)
 		rec := tapi.Get("/api/auth/me", sess.cookie)
 		requireProblem(t, rec, http.StatusUnauthorized)
-		require.Len(t, rec.Result().Cookies(), 1, "the expired cookie is cleared")
+		require.Empty(t, rec.Result().Cookies(), "a rejected cookie is left alone, since a newer one may share its name")
 		clk.Advance(-61 * time.Minute)
 		requireProblem(t, tapi.Get("/api/auth/me", sess.cookie), http.StatusUnauthorized)
 	})

@@ -98,7 +98,7 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 			return
 		}
 
-		buffered.innerContext = huma.WithContext(ctx, idempotency.WithClaim(ctx.Context(), principal, key))
+		buffered.innerContext = huma.WithContext(ctx, idempotency.WithClaim(ctx.Context(), rec))
 		next(buffered)
 
 		// The stored response must outlive a client that disconnects now.
@@ -129,8 +129,8 @@ func replay(api huma.API, ctx huma.Context, rec idempotency.Record, hash []byte)
 		// The first request's create committed, but its response was
 		// not stored, as after a crash, or is about to be.
 		_ = huma.WriteErr(api, ctx, http.StatusConflict, fmt.Sprintf(
-			"the request with this Idempotency-Key created %s, but its response is not stored yet; "+
-				"repeat it shortly, or read %s directly", *rec.ResourceID, *rec.ResourceID))
+			"the request with this Idempotency-Key created %s, but its response was not stored, "+
+				"as when the server stops at that moment; look the record up rather than repeat the request", *rec.ResourceID))
 	case rec.Status == nil:
 		_ = huma.WriteErr(api, ctx, http.StatusConflict,
 			"a request with this Idempotency-Key is still running; repeat it shortly to get its response")

@@ -196,11 +196,12 @@ func TestIdempotentCreateAfterLostResponse(t *testing.T) {
 	body, err := json.Marshal(map[string]any{"name": name})
 	require.NoError(t, err)
 	key := rand.Text()
-	claimed, _, err := store.Claim(t.Context(), s.key.ID, key, api.RequestHash("create-account", "/api/accounts", body))
+	claimed, claim, err := store.Claim(t.Context(), s.key.ID, key, api.RequestHash("create-account", "/api/accounts", body))
 	require.NoError(t, err)
 	require.True(t, claimed)
-	account, err := s.deps.Helpdesk.CreateAccount(idempotency.WithClaim(t.Context(), s.key.ID, key), helpdesk.NewAccount{Name: name})
+	account, err := s.deps.Helpdesk.CreateAccount(idempotency.WithClaim(t.Context(), claim), helpdesk.NewAccount{Name: name})
 	require.NoError(t, err)
+	require.NoError(t, store.Release(t.Context(), s.key.ID, key), "a failing response after the commit releases the key")
 
 	clk.Advance(10 * time.Minute)
 	rec := tapi.Post("/api/accounts", s.auth, "Idempotency-Key: "+key, "Content-Type: application/json", bytes.NewReader(body))
@@ -208,4 +209,34 @@ func TestIdempotentCreateAfterLostResponse(t *testing.T) {
 	require.Contains(t, p.Detail, "created "+account.ID)
 	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name),
 		"the repeat created nothing")
+}
+
+// TestIdempotentCreateAfterTakeover lets a create run past the stale-claim
+// limit, so that a repeat takes its claim over and creates the record; the
+// first create then commits late and must roll back.
+func TestIdempotentCreateAfterTakeover(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	clk := &testClock{now: time.Now()}
+	store := idempotency.New(s.db, 0, clk.Now)
+	deps := s.deps
+	deps.Idempotency = store
+	_, tapi := humatest.New(t, api.Config())
+	api.Register(tapi, deps)
+
+	name := unique("Slow Corp")
+	body, err := json.Marshal(map[string]any{"name": name})
+	require.NoError(t, err)
+	key := rand.Text()
+	_, slow, err := store.Claim(t.Context(), s.key.ID, key, api.RequestHash("create-account", "/api/accounts", body))
+	require.NoError(t, err)
+
+	clk.Advance(10 * time.Minute)
+	rec := tapi.Post("/api/accounts", s.auth, "Idempotency-Key: "+key, "Content-Type: application/json", bytes.NewReader(body))
+	require.Equal(t, http.StatusCreated, rec.Code, "the repeat takes the stale claim over; body: %s", rec.Body)
+
+	_, err = s.deps.Helpdesk.CreateAccount(idempotency.WithClaim(t.Context(), slow), helpdesk.NewAccount{Name: name})
+	require.ErrorIs(t, err, idempotency.ErrClaimLost)
+	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name),
+		"the late create rolled back")
 }

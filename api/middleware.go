@@ -127,8 +127,9 @@ func authenticate(api huma.API, keys *apikeys.Keys, sessions *auth.Sessions, sec
 		if header == "" && cookie != nil && sessions != nil {
 			cur, err := sessions.Authenticate(ctx.Context(), cookie.Value)
 			if errors.Is(err, auth.ErrInvalidSession) {
-				expired := expiredCookie(secureCookies)
-				ctx.AppendHeader("Set-Cookie", expired.String())
+				// The cookie is left alone: a request sent with a
+				// session that a password change just replaced would
+				// otherwise delete the new cookie of the same name.
 				_ = huma.WriteErr(api, ctx, http.StatusUnauthorized,
 					"your session has expired or was ended; sign in again with POST /api/auth/login")
 				return

@@ -79,8 +79,6 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 		}
 		cur, err := deps.Sessions.Authenticate(r.Context(), cookie.Value)
 		if errors.Is(err, auth.ErrInvalidSession) {
-			expired := expiredCookie(!deps.InsecureCookies)
-			http.SetCookie(w, &expired)
 			refuse(w, r, http.StatusUnauthorized, "your session has expired or was ended; sign in again as an admin")
 			return
 		}
@@ -126,14 +124,29 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.String("err", message))
-		switch {
-		case strings.Contains(message, "already"):
-			writeProblem(w, http.StatusConflict, message)
-		default:
-			writeProblem(w, http.StatusServiceUnavailable, "the queue monitor could not complete the request, "+
-				"usually because Redis is unreachable; the server log has the details under request ID "+requestID(r.Context()))
-		}
+		status, detail := monitorFailure(message, requestID(r.Context()))
+		writeProblem(w, status, detail)
 	})
+}
+
+// monitorFailure returns the status and detail of the problem that
+// replaces a failure of the queue UI with message: 404 for a missing task
+// or queue, 409 for a change the task's or queue's state does not allow,
+// and 503 when Redis is unreachable. Other failures are 500 with the
+// detail left to the log.
+func monitorFailure(message, requestID string) (int, string) {
+	lower := strings.ToLower(message)
+	switch {
+	case strings.Contains(lower, "not found"):
+		return http.StatusNotFound, message
+	case strings.Contains(lower, "already") || strings.Contains(lower, "cannot"):
+		return http.StatusConflict, message
+	case strings.Contains(lower, "dial tcp") || strings.Contains(lower, "connection refused") ||
+		strings.Contains(lower, "i/o timeout") || strings.Contains(lower, "connection reset") ||
+		strings.Contains(lower, "eof"):
+		return http.StatusServiceUnavailable, "the queue monitor cannot reach Redis; the server log has the details under request ID " + requestID
+	}
+	return http.StatusInternalServerError, "the queue monitor failed; the server log has the details under request ID " + requestID
 }
 
 // problemWriter holds back a response whose status replace selects, so
@@ -195,8 +208,11 @@ func withAPIResponses(next http.Handler) http.Handler {
 			return
 		}
 		if pw.status == http.StatusMethodNotAllowed {
-			writeProblem(w, pw.status, fmt.Sprintf("method %s is not allowed on %s; use %s",
-				r.Method, r.URL.Path, strings.ReplaceAll(w.Header().Get("Allow"), ", ", " or ")))
+			detail := fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path)
+			if allow := w.Header().Get("Allow"); allow != "" {
+				detail += "; use " + strings.ReplaceAll(allow, ", ", " or ")
+			}
+			writeProblem(w, pw.status, detail)
 			return
 		}
 		writeProblem(w, pw.status, fmt.Sprintf("no operation at %s %s; /docs lists the API's operations", r.Method, r.URL.Path))

@@ -192,6 +192,10 @@ func TestMonitoringFailuresAreProblems(t *testing.T) {
 	require.Equal(t, http.StatusConflict, resp.StatusCode, "body: %s", body)
 	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	require.Contains(t, body, "already paused")
+
+	resp, body = fetch(t, srv, http.MethodDelete, "/monitoring/api/queues/"+queue+"/scheduled_tasks/no-such-task", headers)
+	require.Equal(t, http.StatusNotFound, resp.StatusCode, "a missing task is not a Redis failure; body: %s", body)
+	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 }
 
 func TestUnknownAPIRoutesAreProblems(t *testing.T) {
@@ -213,6 +217,9 @@ func TestUnknownAPIRoutesAreProblems(t *testing.T) {
 	resp, _ = fetch(t, srv, http.MethodGet, "/api/tickets", map[string]string{"Authorization": "Bearer " + s.secret})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "API responses are never cached")
+	resp, _ = fetch(t, srv, http.MethodGet, "/api/tickets?limit=1&limit=2", map[string]string{"Authorization": "Bearer " + s.secret})
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.Equal(t, "no-store", resp.Header.Get("Cache-Control"), "including the input checks' rejections")
 }
 
 // TestMonitoringManifestNeedsNoSession checks that the queue UI's web app

@@ -155,10 +155,10 @@ func (s *Sessions) SignIn(ctx context.Context, email, password string, client Cl
 		if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Take(&current, "id = ?", agent.ID).Error; err != nil {
 			return fmt.Errorf("lock agent: %w", err)
 		}
-		if !current.Active || current.PasswordHash == nil || *current.PasswordHash != *agent.PasswordHash {
+		if !current.Active || !stillMatches(current, *agent.PasswordHash, password) {
 			return ErrInvalidCredentials
 		}
-		if rehashed != "" {
+		if rehashed != "" && *current.PasswordHash == *agent.PasswordHash {
 			if err := tx.Model(&current).Update("password_hash", rehashed).Error; err != nil {
 				return fmt.Errorf("rehash password: %w", err)
 			}
@@ -296,7 +296,7 @@ func (s *Sessions) ChangePassword(ctx context.Context, cur Current, currentPassw
 		if res.Error != nil {
 			return fmt.Errorf("end session: %w", res.Error)
 		}
-		if res.RowsAffected == 0 || agent.PasswordHash == nil || *agent.PasswordHash != *cur.Agent.PasswordHash {
+		if res.RowsAffected == 0 || !stillMatches(agent, *cur.Agent.PasswordHash, currentPassword) {
 			return ErrInvalidSession
 		}
 		agent.PasswordHash = &hash
@@ -316,6 +316,21 @@ func (s *Sessions) ChangePassword(ctx context.Context, cur Current, currentPassw
 		return Current{}, "", err
 	}
 	return s.current(session, agent), token, nil
+}
+
+// stillMatches reports whether password, verified against the hash
+// verified, is still agent's password. A different stored hash usually
+// means a password change, but a concurrent sign-in may only have upgraded
+// the hash of the same password, so the password is checked against it.
+func stillMatches(agent models.Agent, verified, password string) bool {
+	if agent.PasswordHash == nil {
+		return false
+	}
+	if *agent.PasswordHash == verified {
+		return true
+	}
+	ok, _, err := VerifyPassword(*agent.PasswordHash, password)
+	return err == nil && ok
 }
 
 // newSession returns a session of agentID that ends at expiresAt, and its

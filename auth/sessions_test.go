@@ -152,3 +152,30 @@ func TestChangePasswordAfterSessionEnded(t *testing.T) {
 	_, _, err = s.SignIn(ctx, agent.Email, newPassword, Client{})
 	require.NoError(t, err, "the admin's password stays")
 }
+
+// TestSignInAfterConcurrentRehash signs in while another sign-in upgrades
+// the stored hash of the same password.
+func TestSignInAfterConcurrentRehash(t *testing.T) {
+	t.Parallel()
+	s := NewSessions(testenv.DB(t, "auth"), Config{}, nil)
+	salt := []byte("abcdefabcdefabcd")
+	weak := fmt.Sprintf("$argon2id$v=19$m=8192,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt),
+		base64.RawStdEncoding.EncodeToString(argon2.IDKey([]byte(oldPassword), salt, 1, 8192, 1, 32)))
+	agent := newAgent(t, s, weak)
+	ctx := context.Background()
+
+	s.afterVerify = func() {
+		s.afterVerify = nil
+		_, _, err := s.SignIn(ctx, agent.Email, oldPassword, Client{})
+		require.NoError(t, err, "the concurrent sign-in")
+	}
+	_, _, err := s.SignIn(ctx, agent.Email, oldPassword, Client{})
+	require.NoError(t, err, "an upgraded hash of the same password still signs in")
+
+	var stored models.Agent
+	require.NoError(t, s.db.Take(&stored, "id = ?", agent.ID).Error)
+	ok, rehash, err := VerifyPassword(*stored.PasswordHash, oldPassword)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.False(t, rehash, "the upgrade stands")
+}

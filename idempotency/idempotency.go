@@ -20,8 +20,8 @@ const DefaultTTL = 24 * time.Hour
 // staleClaimAfter is when an unfinished claim whose create has not
 // committed may be taken over, because the request that made it presumably
 // crashed. It is five times the API server's 60 s write timeout.
-// NOTE: a handler that runs longer than this without committing loses its
-// claim, and a repeat can then create a second record.
+// A create that commits after its claim was taken over rolls back with
+// ErrClaimLost.
 const staleClaimAfter = 5 * time.Minute
 
 // Record is the stored state of one key.
@@ -65,10 +65,11 @@ func New(db *gorm.DB, ttl time.Duration, nowFunc func() time.Time) *Store {
 }
 
 // Claim inserts the row of key for principalID, which makes the caller the one
-// request that runs. When the key exists and has neither expired nor gone
-// stale, Claim returns claimed false and the stored record, whose Status is
-// nil while its request still runs. The unique primary key lets exactly one
-// of several concurrent claims win.
+// request that runs, and returns claimed true with the new row, whose
+// CreatedAt identifies this claim. When the key exists and has neither
+// expired nor gone stale, Claim returns claimed false and the stored
+// record, whose Status is nil while its request still runs. The unique
+// primary key lets exactly one of several concurrent claims win.
 func (s *Store) Claim(ctx context.Context, principalID, key string, requestHash []byte) (bool, Record, error) {
 	now := s.nowFunc().UTC().Truncate(time.Microsecond)
 	db := s.db.WithContext(ctx)
@@ -88,7 +89,8 @@ func (s *Store) Claim(ctx context.Context, principalID, key string, requestHash 
 		return false, Record{}, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	if len(claimed) == 1 {
-		return true, Record{}, nil
+		return true, Record{PrincipalID: principalID, Key: key, RequestHash: requestHash,
+			CreatedAt: now, ExpiresAt: now.Add(s.ttl)}, nil
 	}
 
 	var rec Record
@@ -116,10 +118,11 @@ func (s *Store) Complete(ctx context.Context, principalID, key string, status in
 }
 
 // Release deletes an unfinished claim, so that the client can retry with
-// the same key after a request that created nothing.
+// the same key after a request that created nothing. A claim whose create
+// committed stays, even when its request then failed.
 func (s *Store) Release(ctx context.Context, principalID, key string) error {
 	err := s.db.WithContext(ctx).
-		Where("principal_id = ? AND key = ? AND status IS NULL", principalID, key).
+		Where("principal_id = ? AND key = ? AND status IS NULL AND resource_id IS NULL", principalID, key).
 		Delete(&Record{}).Error
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)
@@ -143,32 +146,37 @@ func (s *Store) DeleteExpired(ctx context.Context, limit int) (int64, error) {
 
 type claimContextKey struct{}
 
-// claim is the key that a context's request has claimed.
-type claim struct {
-	principalID string
-	key         string
-}
+// ErrClaimLost reports a create whose idempotency claim a later request
+// took over, because the create ran past the stale-claim limit.
+var ErrClaimLost = errors.New("the Idempotency-Key was claimed again by a later request because this one ran too long")
 
-// WithClaim returns ctx carrying the key that its request claimed, for
-// RecordCreated.
-func WithClaim(ctx context.Context, principalID, key string) context.Context {
-	return context.WithValue(ctx, claimContextKey{}, claim{principalID: principalID, key: key})
+// WithClaim returns ctx carrying rec, the claim that Claim returned to the
+// context's request, for RecordCreated.
+func WithClaim(ctx context.Context, rec Record) context.Context {
+	return context.WithValue(ctx, claimContextKey{}, rec)
 }
 
 // RecordCreated stores resourceID on the key that ctx carries, in tx, the
 // transaction of the create. Once that commits, the claim cannot be taken
 // over, so a repeat never creates a second record even if the first
 // response is lost. Without a key in ctx it does nothing.
+//
+// When a later request has taken the claim over, RecordCreated returns
+// ErrClaimLost, so that the create rolls back rather than run twice.
 func RecordCreated(ctx context.Context, tx *gorm.DB, resourceID string) error {
-	c, ok := ctx.Value(claimContextKey{}).(claim)
+	c, ok := ctx.Value(claimContextKey{}).(Record)
 	if !ok {
 		return nil
 	}
-	err := tx.Model(&Record{}).
-		Where("principal_id = ? AND key = ? AND status IS NULL", c.principalID, c.key).
-		Update("resource_id", resourceID).Error
-	if err != nil {
-		return fmt.Errorf("record idempotent create: %w", err)
+	res := tx.Model(&Record{}).
+		Where("principal_id = ? AND key = ? AND created_at = ? AND status IS NULL AND resource_id IS NULL",
+			c.PrincipalID, c.Key, c.CreatedAt).
+		Update("resource_id", resourceID)
+	if res.Error != nil {
+		return fmt.Errorf("record idempotent create: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrClaimLost
 	}
 	return nil
 }

@@ -96,3 +96,35 @@ func TestSessionsMigrationKeepsActors(t *testing.T) {
 	_, err = p.Up(ctx)
 	require.NoError(t, err)
 }
+
+// TestEmailNormalizationMigration stores agent emails typed with combining
+// characters before the migration that puts them in form C.
+func TestEmailNormalizationMigration(t *testing.T) {
+	db := testenv.DB(t, "migrations_nfc")
+	sqlDB, err := db.DB()
+	require.NoError(t, err)
+	ctx := context.Background()
+	p, err := migrations.Provider(sqlDB)
+	require.NoError(t, err)
+
+	_, err = p.DownTo(ctx, 8)
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		// "é" as e and a combining acute accent.
+		"INSERT INTO agents (id, name, email, active, created_at, updated_at) VALUES ('agt_a', 'A', U&'rene\\0301@example.com', true, now(), now())",
+		// The same address twice, in both forms: the second keeps its form.
+		"INSERT INTO agents (id, name, email, active, created_at, updated_at) VALUES ('agt_b', 'B', U&'zoe\\0308@example.com', true, now(), now())",
+		"INSERT INTO agents (id, name, email, active, created_at, updated_at) VALUES ('agt_c', 'C', U&'zo\\00EB@example.com', true, now(), now())",
+	} {
+		_, err = sqlDB.ExecContext(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	_, err = p.Up(ctx)
+	require.NoError(t, err)
+
+	var email string
+	require.NoError(t, sqlDB.QueryRowContext(ctx, "SELECT email FROM agents WHERE id = 'agt_a'").Scan(&email))
+	require.Equal(t, "ren\u00e9@example.com", email)
+	require.NoError(t, sqlDB.QueryRowContext(ctx, "SELECT email FROM agents WHERE id = 'agt_b'").Scan(&email))
+	require.Equal(t, "zoe\u0308@example.com", email, "a rewrite that would collide is skipped")
+}

@@ -8,7 +8,9 @@ function nextPath() {
     // Resolve the path the way the browser will, which drops tabs and
     // line breaks, and go there only when it stays on this origin.
     const url = new URL(next, window.location.origin);
-    if (url.origin === window.location.origin) {
+    // A path that resolves to "//host", such as "/.//host", would be
+    // read as another host once returned as a path.
+    if (url.origin === window.location.origin && !url.pathname.startsWith("//")) {
       return url.pathname + url.search + url.hash;
     }
   }

@@ -107,6 +107,10 @@ func TestBrowserSignInMonitoringAndDocs(t *testing.T) {
 		"/%09/evil.example/":    "/%09/evil.example/",
 		"/%5Cevil.example/":     "/%5Cevil.example/",
 		"https://evil.example/": "/docs",
+		"/.//evil.example":      "/docs",
+		"/..//evil.example/x":   "/docs",
+		"/a/..//evil.example":   "/docs",
+		"/%2e//evil.example":    "/docs",
 		"javascript:alert(1)":   "/docs",
 	} {
 		b.navigate(t, "/signin?next="+url.QueryEscape(next))
