@@ -130,10 +130,9 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 }
 
 // monitorFailure returns the status and detail of the problem that
-// replaces a failure of the queue UI with message: 404 for a missing task
-// or queue, 409 for a change the task's or queue's state does not allow,
-// and 503 when Redis is unreachable. Other failures are 500 with the
-// detail left to the log.
+// replaces a failure of the queue UI with message. A missing task or queue
+// is 404, a change that the state does not allow is 409, and an unreachable
+// Redis is 503. Other failures are 500, with the message left to the log.
 func monitorFailure(message, requestID string) (int, string) {
 	lower := strings.ToLower(message)
 	switch {
