@@ -178,6 +178,19 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	require.EqualValues(t, 1, countRows(t, s.db, "SELECT count(*) FROM tickets WHERE title = ?", title))
 }
 
+// clockedIdempotency returns an API whose idempotency keys age by the
+// returned clock, and the store behind them.
+func (s *server) clockedIdempotency(t *testing.T) (*testClock, *idempotency.Store, humatest.TestAPI) {
+	t.Helper()
+	clk := &testClock{now: time.Now()}
+	store := idempotency.New(s.db, 0, clk.Now)
+	deps := s.deps
+	deps.Idempotency = store
+	_, tapi := humatest.New(t, api.Config())
+	api.Register(tapi, deps)
+	return clk, store, tapi
+}
+
 // TestIdempotentCreateAfterLostResponse claims a key and commits its
 // create as a request would, then stops before the response is stored, as
 // if the server crashed. A repeat after the claim has gone stale must not
@@ -185,12 +198,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 func TestIdempotentCreateAfterLostResponse(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	clk := &testClock{now: time.Now()}
-	store := idempotency.New(s.db, 0, clk.Now)
-	deps := s.deps
-	deps.Idempotency = store
-	_, tapi := humatest.New(t, api.Config())
-	api.Register(tapi, deps)
+	clk, store, tapi := s.clockedIdempotency(t)
 
 	name := unique("Crash Corp")
 	body, err := json.Marshal(map[string]any{"name": name})
@@ -217,12 +225,7 @@ func TestIdempotentCreateAfterLostResponse(t *testing.T) {
 func TestIdempotentCreateAfterTakeover(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
-	clk := &testClock{now: time.Now()}
-	store := idempotency.New(s.db, 0, clk.Now)
-	deps := s.deps
-	deps.Idempotency = store
-	_, tapi := humatest.New(t, api.Config())
-	api.Register(tapi, deps)
+	clk, store, tapi := s.clockedIdempotency(t)
 
 	name := unique("Slow Corp")
 	body, err := json.Marshal(map[string]any{"name": name})

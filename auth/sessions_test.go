@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"testing"
@@ -32,6 +33,16 @@ func newAgent(t *testing.T, s *Sessions, passwordHash string) models.Agent {
 	return agent
 }
 
+// weakHash returns an argon2id hash of password with less memory and fewer
+// passes than new hashes get, as stored before the parameters were raised.
+func weakHash(password string) string {
+	salt := make([]byte, 16)
+	_, _ = rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, 1, 8*1024, 1, 32)
+	return fmt.Sprintf("$argon2id$v=19$m=8192,t=1,p=1$%s$%s",
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
 const (
 	oldPassword = "the old passphrase"
 	newPassword = "the new passphrase"
@@ -58,9 +69,7 @@ func TestSignInRacingPasswordChange(t *testing.T) {
 func TestSignInRehashKeepsPasswordChange(t *testing.T) {
 	t.Parallel()
 	s := NewSessions(testenv.DB(t, "auth"), Config{}, nil)
-	salt := []byte("0123456789abcdef")
-	weak := fmt.Sprintf("$argon2id$v=19$m=8192,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt),
-		base64.RawStdEncoding.EncodeToString(argon2.IDKey([]byte(oldPassword), salt, 1, 8192, 1, 32)))
+	weak := weakHash(oldPassword)
 	agent := newAgent(t, s, weak)
 	ctx := context.Background()
 
@@ -94,9 +103,7 @@ func TestSignInRacingDeactivation(t *testing.T) {
 func TestSignInRehashesWeakHash(t *testing.T) {
 	t.Parallel()
 	s := NewSessions(testenv.DB(t, "auth"), Config{}, nil)
-	salt := []byte("fedcba9876543210")
-	weak := fmt.Sprintf("$argon2id$v=19$m=8192,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt),
-		base64.RawStdEncoding.EncodeToString(argon2.IDKey([]byte(oldPassword), salt, 1, 8192, 1, 32)))
+	weak := weakHash(oldPassword)
 	agent := newAgent(t, s, weak)
 
 	_, _, err := s.SignIn(context.Background(), agent.Email, oldPassword, Client{})
@@ -158,9 +165,7 @@ func TestChangePasswordAfterSessionEnded(t *testing.T) {
 func TestSignInAfterConcurrentRehash(t *testing.T) {
 	t.Parallel()
 	s := NewSessions(testenv.DB(t, "auth"), Config{}, nil)
-	salt := []byte("abcdefabcdefabcd")
-	weak := fmt.Sprintf("$argon2id$v=19$m=8192,t=1,p=1$%s$%s", base64.RawStdEncoding.EncodeToString(salt),
-		base64.RawStdEncoding.EncodeToString(argon2.IDKey([]byte(oldPassword), salt, 1, 8192, 1, 32)))
+	weak := weakHash(oldPassword)
 	agent := newAgent(t, s, weak)
 	ctx := context.Background()
 
