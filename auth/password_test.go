@@ -2,12 +2,10 @@ package auth
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/crypto/argon2"
 
 	"github.com/outposthq/outpost"
 )
