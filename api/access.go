@@ -110,7 +110,7 @@ func authorize(api huma.API) func(huma.Context, func(huma.Context)) {
 		}
 		if op.Metadata[sessionOnlyMetadata] == true && c.Session == nil {
 			_ = huma.WriteErr(api, ctx, http.StatusForbidden,
-				fmt.Sprintf("%s is for agents signed in to the dashboard; API keys cannot call it", op.OperationID))
+				fmt.Sprintf("%s is for agents signed in with a session (POST /api/auth/login); API keys cannot call it", op.OperationID))
 			return
 		}
 		allowed, ok := operationRoles[op.OperationID]

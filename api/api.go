@@ -200,7 +200,7 @@ func Register(api huma.API, deps Deps) {
 	}
 	api.UseMiddleware(authorize(api))
 	if deps.Audit != nil {
-		api.UseMiddleware(withAudit(api, deps.Audit, deps.Logger))
+		api.UseMiddleware(withAudit(api))
 	}
 	if deps.Idempotency != nil {
 		api.UseMiddleware(withIdempotency(api, deps.Idempotency, deps.Logger))

@@ -84,7 +84,7 @@ func (h *handlers) listAPIKeys(ctx context.Context, in *ListAPIKeysInput) (*Page
 }
 
 func (h *handlers) revokeAPIKey(ctx context.Context, in *IDInput) (*NoContentOutput, error) {
-	if _, err := h.deps.Keys.Revoke(ctx, in.ID); err != nil {
+	if _, _, err := h.deps.Keys.Revoke(ctx, in.ID); err != nil {
 		return nil, h.problem(ctx, err)
 	}
 	return &NoContentOutput{}, nil

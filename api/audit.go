@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"slices"
 
@@ -40,15 +39,14 @@ var auditedOperations = map[string]string{
 	"rotate-webhook-secret": "webhook_endpoint",
 }
 
-// withAudit returns middleware that has a successful request to an
-// operation in auditedOperations recorded, with the caller, the resource ID
-// and the names of the fields sent. It runs after authorize.
-//
-// The entry travels in the request context, and the service writes it with
-// audit.RecordChange in the transaction of the change, so that neither
-// commits without the other. A request that changed nothing, such as a
-// PATCH with the current values, has its entry written here afterwards.
-func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
+// withAudit returns middleware that puts the audit entry of a request to
+// an operation in auditedOperations in the request context: the caller,
+// the operation, the resource type, the path's id and the names of the
+// fields sent. The service writes it with audit.RecordChange in the
+// transaction of the change, so that neither commits without the other. A
+// request that changes nothing, such as a PATCH with the current values,
+// writes no entry. It runs after authorize.
+func withAudit(api huma.API) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
 		resourceType, ok := auditedOperations[op.OperationID]
@@ -71,25 +69,7 @@ func withAudit(api huma.API, log *audit.Log, logger *slog.Logger) func(huma.Cont
 			Fields:       fieldNames(body),
 		}
 		changeCtx := audit.WithChange(ctx.Context(), entry)
-		rec := &recordingContext{innerContext: huma.WithContext(ctx, changeCtx), body: body}
-		next(rec)
-		if rec.status < 200 || rec.status >= 300 || audit.Recorded(changeCtx) {
-			return
-		}
-
-		if entry.ResourceID == "" {
-			entry.ResourceID = responseID(rec.out.Bytes())
-		}
-		if entry.ResourceID == "" && resourceType == "agent" && c.Session != nil {
-			entry.ResourceID = c.Session.Agent.ID
-		}
-		if _, err := log.Record(context.WithoutCancel(ctx.Context()), entry); err != nil {
-			logger.ErrorContext(ctx.Context(), "record audit entry",
-				slog.String("request_id", requestID(ctx.Context())),
-				slog.String("caller", c.id()),
-				slog.String("action", op.OperationID),
-				slog.String("err", err.Error()))
-		}
+		next(&recordingContext{innerContext: huma.WithContext(ctx, changeCtx), body: body})
 	}
 }
 
@@ -106,15 +86,6 @@ func fieldNames(body []byte) []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// responseID returns the id member of a JSON response body.
-func responseID(body []byte) string {
-	var v struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(body, &v)
-	return v.ID
 }
 
 func registerAudit(api huma.API, h *handlers) {

@@ -171,7 +171,7 @@ func TestAuditedChangesRollBackWithEntry(t *testing.T) {
 			return err
 		}, func() bool { return count("api_keys", "name = ?", "ghost-rollback") == 0 }},
 		{"revoke API key", func() error {
-			_, err := s.deps.Keys.Revoke(bad, key.ID)
+			_, _, err := s.deps.Keys.Revoke(bad, key.ID)
 			return err
 		}, func() bool { return count("api_keys", "id = ? AND revoked_at IS NULL", key.ID) == 1 }},
 		{"create webhook", func() error {

@@ -488,7 +488,7 @@ func TestSessionOnlyOperations(t *testing.T) {
 	t.Parallel()
 	s := setup(t)
 	p := requireProblem(t, s.do(http.MethodGet, "/api/auth/me"), http.StatusForbidden)
-	require.Equal(t, "get-current-session is for agents signed in to the dashboard; API keys cannot call it", p.Detail)
+	require.Equal(t, "get-current-session is for agents signed in with a session (POST /api/auth/login); API keys cannot call it", p.Detail)
 }
 
 // TestSignInReadsEveryForwardedLine sends X-Forwarded-For on two header
@@ -538,4 +538,32 @@ func TestClientAddress(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, api.ClientAddress(tc.remote, tc.forwarded, proxies), tc.name)
 	}
+}
+
+func TestSessionWritesMessagesAsItself(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	sess := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
+	other := s.signIn(t, s.createAgentWithPassword(t, models.RoleAgent))
+	account := s.createAccount(t, nil)
+	ticket := decodeAs[models.Ticket](t, s.do(http.MethodPost, "/api/tickets",
+		map[string]any{"title": "Who wrote this", "source": "web", "accountId": account.ID}), http.StatusCreated)
+	path := "/api/tickets/" + ticket.ID + "/messages"
+
+	rec := s.api.Post(path, sess.cookie, sess.csrf,
+		map[string]any{"body": "Posing as someone else", "authorType": "agent", "authorId": other.info.Agent.ID})
+	p := requireProblem(t, rec, http.StatusForbidden)
+	require.Equal(t, "body.authorId", p.Errors[0].Location)
+
+	msg := decodeAs[models.Message](t, s.api.Post(path, sess.cookie, sess.csrf,
+		map[string]any{"body": "On it", "authorType": "agent"}), http.StatusCreated)
+	require.NotNil(t, msg.AuthorID)
+	require.Equal(t, sess.info.Agent.ID, *msg.AuthorID, "the author is the signed-in agent")
+
+	customer := decodeAs[models.Message](t, s.api.Post(path, sess.cookie, sess.csrf,
+		map[string]any{"body": "Relayed from a phone call", "authorType": "customer", "authorName": "Caller"}), http.StatusCreated)
+	require.Equal(t, models.AuthorCustomer, customer.AuthorType, "agents may still relay customer messages")
+
+	rec = s.do(http.MethodPost, path, map[string]any{"body": "From the integration", "authorType": "agent", "authorId": other.info.Agent.ID})
+	require.Equal(t, http.StatusCreated, rec.Code, "an API key names the author; body: %s", rec.Body)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -51,8 +52,13 @@ func idempotent(op huma.Operation) huma.Operation {
 func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger) func(huma.Context, func(huma.Context)) {
 	return func(ctx huma.Context, next func(huma.Context)) {
 		op := ctx.Operation()
-		key := ctx.Header(idempotencyHeader)
-		if key == "" || op.Metadata[idempotentMetadata] != true {
+		key, sent := "", false
+		ctx.EachHeader(func(name, value string) {
+			if strings.EqualFold(name, idempotencyHeader) && !sent {
+				key, sent = value, true
+			}
+		})
+		if !sent || op.Metadata[idempotentMetadata] != true {
 			next(ctx)
 			return
 		}
@@ -94,7 +100,7 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 			return
 		}
 		if !claimed {
-			replay(api, ctx, rec, hash)
+			replay(api, ctx, store, rec, hash)
 			return
 		}
 
@@ -118,16 +124,16 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 
 // replay answers a request whose key was claimed before: with the stored
 // response, or with 422 or 409 when the request differs or still runs.
-func replay(api huma.API, ctx huma.Context, rec idempotency.Record, hash []byte) {
+func replay(api huma.API, ctx huma.Context, store *idempotency.Store, rec idempotency.Record, hash []byte) {
 	switch {
 	case !bytes.Equal(rec.RequestHash, hash):
 		_ = huma.WriteErr(api, ctx, http.StatusUnprocessableEntity,
 			"the Idempotency-Key header was already used with a different request",
 			&huma.ErrorDetail{Location: "header." + idempotencyHeader,
 				Message: "send a new Idempotency-Key for a new request, or repeat the first request unchanged"})
-	case rec.Status == nil && rec.ResourceID != nil:
-		// The first request's create committed, but its response was
-		// not stored, as after a crash, or is about to be.
+	case rec.Status == nil && rec.ResourceID != nil && store.Abandoned(rec):
+		// The first request's create committed long ago, but its
+		// response was never stored, as after a crash.
 		_ = huma.WriteErr(api, ctx, http.StatusConflict, fmt.Sprintf(
 			"the request with this Idempotency-Key created %s, but its response was not stored, "+
 				"as when the server stops at that moment; look the record up rather than repeat the request", *rec.ResourceID))
@@ -155,7 +161,7 @@ func requestHash(operationID, path string, body []byte) []byte {
 }
 
 func validIdempotencyKey(key string) bool {
-	if len(key) > maxIdempotencyKeyLength {
+	if key == "" || len(key) > maxIdempotencyKeyLength {
 		return false
 	}
 	for i := 0; i < len(key); i++ {

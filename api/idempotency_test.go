@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,6 +97,21 @@ func TestIdempotencyInvalidKey(t *testing.T) {
 	s := setup(t)
 	rec := s.do(http.MethodPost, "/api/accounts", "Idempotency-Key: caf\u00e9", map[string]any{"name": unique("x")})
 	requireErrorAt(t, rec, http.StatusUnprocessableEntity, "header.Idempotency-Key")
+
+	// An empty header is a key too short, not a missing one.
+	srv := httptest.NewServer(newHandler(t, s.deps))
+	t.Cleanup(srv.Close)
+	name := unique("Empty Key Corp")
+	req, err := http.NewRequest(http.MethodPost, srv.URL+"/api/accounts", strings.NewReader(`{"name":"`+name+`"}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.secret)
+	req.Header["Idempotency-Key"] = []string{""}
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnprocessableEntity, resp.StatusCode)
+	require.EqualValues(t, 0, countRows(t, s.db, "SELECT count(*) FROM accounts WHERE name = ?", name))
 }
 
 // TestIdempotencyKeyExpires runs the API on a pinned clock and moves it past

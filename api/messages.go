@@ -16,7 +16,7 @@ type CreateMessageInput struct {
 	ID   string `path:"id" doc:"Ticket ID."`
 	Body struct {
 		AuthorType models.AuthorType `json:"authorType" enum:"customer,agent,system,bot" doc:"Who wrote the message. Only a public agent message with an authorId counts as the first response of the SLA; customer, bot and system messages and internal notes never do."`
-		AuthorID   string            `json:"authorId,omitempty" doc:"Agent who wrote the message; only with authorType agent."`
+		AuthorID   string            `json:"authorId,omitempty" doc:"Agent who wrote the message; only with authorType agent. An agent signed in with a session writes as themselves: omit it, or send their own ID."`
 		AuthorName string            `json:"authorName,omitempty" maxLength:"200" doc:"Display name; defaults to the agent's name."`
 		Body       string            `json:"body" minLength:"1" maxLength:"50000"`
 		Internal   bool              `json:"internal,omitempty" doc:"An internal note, visible to agents only."`
@@ -55,6 +55,18 @@ func registerMessages(api huma.API, h *handlers) {
 
 func (h *handlers) createMessage(ctx context.Context, in *CreateMessageInput) (*BodyOutput[models.Message], error) {
 	b := in.Body
+	if c, _ := callerFrom(ctx); c.Session != nil && b.AuthorType == models.AuthorAgent {
+		// An agent's message counts for the SLA and in the agent
+		// analytics, so a session may not write one for someone else.
+		self := c.Session.Agent.ID
+		if b.AuthorID != "" && b.AuthorID != self {
+			return nil, huma.Error403Forbidden("signed-in agents write agent messages as themselves", &huma.ErrorDetail{
+				Location: "body.authorId", Value: b.AuthorID,
+				Message: "omit authorId, or send your own agent ID " + self,
+			})
+		}
+		b.AuthorID = self
+	}
 	msg, err := h.deps.Helpdesk.AddMessage(ctx, in.ID, helpdesk.NewMessage{
 		AuthorType: b.AuthorType,
 		AuthorID:   b.AuthorID,

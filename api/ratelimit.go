@@ -54,7 +54,7 @@ func withRateLimit(api huma.API, limit RateLimit, logger *slog.Logger) func(huma
 		}
 
 		ctx.SetHeader("RateLimit-Limit", strconv.Itoa(limit.Burst))
-		ctx.SetHeader("RateLimit-Remaining", strconv.Itoa(res.Remaining))
+		ctx.SetHeader("RateLimit-Remaining", strconv.Itoa(remaining(res, rate)))
 		ctx.SetHeader("RateLimit-Reset", strconv.Itoa(ceilSeconds(res.ResetAfter)))
 		if res.Allowed > 0 {
 			next(ctx)
@@ -66,6 +66,19 @@ func withRateLimit(api huma.API, limit RateLimit, logger *slog.Logger) func(huma
 			"rate limit exceeded: %s may send %d requests per minute with bursts of %d; retry after %d s",
 			c.limitName(), limit.PerMinute, limit.Burst, retry))
 	}
+}
+
+// remaining returns how many requests the caller may still send at once.
+// redis_rate truncates its float count, which reads one low after a
+// request from a full bucket, so the count is derived from the time the
+// bucket needs to refill: one emission interval per request used.
+func remaining(res *redis_rate.Result, rate redis_rate.Limit) int {
+	if res.Allowed == 0 {
+		return 0
+	}
+	interval := rate.Period / time.Duration(rate.Rate)
+	used := int(math.Round(float64(res.ResetAfter) / float64(interval)))
+	return max(0, min(rate.Burst, rate.Burst-used))
 }
 
 // ceilSeconds rounds d up to whole seconds, at least 0.

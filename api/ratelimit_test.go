@@ -87,3 +87,17 @@ func TestRateLimitSkipsBadKeys(t *testing.T) {
 		require.Empty(t, rec.Header().Get("RateLimit-Limit"))
 	}
 }
+
+func TestRateLimitRemainingCount(t *testing.T) {
+	t.Parallel()
+	s := setup(t)
+	// One request comes back a second, so a slow test run cannot change
+	// the count.
+	tapi := s.replica(t, 60, 100)
+	auth := s.roleAuth(t, models.RoleViewer)
+	for want := 99; want >= 95; want-- {
+		rec := tapi.Get("/api/tickets?limit=1", auth)
+		require.Equal(t, http.StatusOK, rec.Code)
+		require.Equal(t, strconv.Itoa(want), rec.Header().Get("RateLimit-Remaining"))
+	}
+}

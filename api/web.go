@@ -101,44 +101,59 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 				refuse(w, r, http.StatusForbidden, crossOriginRejection)
 				return
 			}
-			deps.Logger.InfoContext(r.Context(), "queue monitor change",
-				slog.String("request_id", requestID(r.Context())),
-				slog.String("agent_id", cur.Agent.ID),
-				slog.String("method", r.Method),
-				slog.String("path", r.URL.Path))
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
 		w.Header().Set("X-Frame-Options", "DENY")
-		pw := &problemWriter{ResponseWriter: w, replace: func(status int) bool { return status >= 500 }}
+		// The queue UI reports failures as plain text: 4xx with its own
+		// status, 500 for anything else, such as a Redis error.
+		pw := &problemWriter{ResponseWriter: w, replace: func(status int) bool {
+			return status >= 400 && strings.HasPrefix(w.Header().Get("Content-Type"), "text/plain")
+		}}
 		next.ServeHTTP(pw, r)
-		if !pw.replaced {
-			return
+		status := pw.status
+		if pw.replaced {
+			message := strings.TrimSpace(pw.body.String())
+			var detail string
+			status, detail = monitorFailure(pw.status, message, requestID(r.Context()))
+			if status >= 500 {
+				deps.Logger.ErrorContext(r.Context(), "queue monitor request failed",
+					slog.String("request_id", requestID(r.Context())),
+					slog.String("agent_id", cur.Agent.ID),
+					slog.String("method", r.Method),
+					slog.String("path", r.URL.Path),
+					slog.String("err", message))
+			}
+			writeProblem(w, status, detail)
 		}
-		// The queue UI reports its failures with 500 and the error as
-		// plain text, such as a Redis connection error.
-		message := strings.TrimSpace(pw.body.String())
-		deps.Logger.ErrorContext(r.Context(), "queue monitor request failed",
-			slog.String("request_id", requestID(r.Context())),
-			slog.String("agent_id", cur.Agent.ID),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("err", message))
-		status, detail := monitorFailure(message, requestID(r.Context()))
-		writeProblem(w, status, detail)
+		if !safeMethod(r.Method) {
+			deps.Logger.InfoContext(r.Context(), "queue monitor change",
+				slog.String("request_id", requestID(r.Context())),
+				slog.String("agent_id", cur.Agent.ID),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status))
+		}
 	})
 }
 
 // monitorFailure returns the status and detail of the problem that
-// replaces a failure of the queue UI with message. A missing task or queue
-// is 404, a change that the state does not allow is 409, and an unreachable
-// Redis is 503. Other failures are 500, with the message left to the log.
-func monitorFailure(message, requestID string) (int, string) {
+// replaces a plain-text failure of the queue UI with status and message.
+// A 4xx keeps its status and message. For a 500, a missing task or queue
+// is 404, a change that the state does not allow is 409, and an
+// unreachable Redis is 503; other failures stay 500, with the message left
+// to the log.
+func monitorFailure(status int, message, requestID string) (int, string) {
+	if status < 500 {
+		return status, message
+	}
 	lower := strings.ToLower(message)
 	switch {
-	case strings.Contains(lower, "not found"):
+	case strings.Contains(lower, "not found") || strings.Contains(lower, "not_found") ||
+		strings.Contains(lower, "does not exist"):
 		return http.StatusNotFound, message
-	case strings.Contains(lower, "already") || strings.Contains(lower, "cannot"):
+	case strings.Contains(lower, "already") || strings.Contains(lower, "cannot") ||
+		strings.Contains(lower, "is not paused") || strings.Contains(lower, "not empty"):
 		return http.StatusConflict, message
 	case strings.Contains(lower, "dial tcp") || strings.Contains(lower, "connection refused") ||
 		strings.Contains(lower, "i/o timeout") || strings.Contains(lower, "connection reset") ||

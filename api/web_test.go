@@ -193,9 +193,20 @@ func TestMonitoringFailuresAreProblems(t *testing.T) {
 	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	require.Contains(t, body, "already paused")
 
-	resp, body = fetch(t, srv, http.MethodDelete, "/monitoring/api/queues/"+queue+"/scheduled_tasks/no-such-task", headers)
-	require.Equal(t, http.StatusNotFound, resp.StatusCode, "a missing task is not a Redis failure; body: %s", body)
-	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
+	resp, body = fetch(t, srv, http.MethodPost, "/monitoring/api/queues/"+queue+":resume", headers)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, "body: %s", body)
+	resp, body = fetch(t, srv, http.MethodPost, "/monitoring/api/queues/"+queue+":resume", headers)
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "resuming a running queue; body: %s", body)
+
+	for _, c := range []struct{ method, path string }{
+		{http.MethodDelete, "/monitoring/api/queues/" + queue + "/scheduled_tasks/no-such-task"},
+		{http.MethodGet, "/monitoring/api/queues/" + queue + "/tasks/no-such-task"},
+		{http.MethodGet, "/monitoring/api/queues/outpost-test-no-such-queue"},
+	} {
+		resp, body = fetch(t, srv, c.method, c.path, headers)
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "%s %s; body: %s", c.method, c.path, body)
+		require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), "%s %s", c.method, c.path)
+	}
 }
 
 func TestUnknownAPIRoutesAreProblems(t *testing.T) {

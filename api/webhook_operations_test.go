@@ -20,6 +20,7 @@ import (
 func (s *server) sendTest(t *testing.T, id string) models.WebhookDelivery {
 	t.Helper()
 	rec := s.do(http.MethodPost, "/api/webhooks/"+id+"/test")
+	require.Contains(t, rec.Body.String(), `"attempts":[`, "attempts is a list, never null")
 	return decodeAs[models.WebhookDelivery](t, rec, http.StatusAccepted)
 }
 

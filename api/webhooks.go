@@ -271,7 +271,7 @@ func (h *handlers) testWebhook(ctx context.Context, in *IDInput) (*BodyOutput[mo
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	return &BodyOutput[models.WebhookDelivery]{Body: dlv}, nil
+	return deliveryOutput(dlv), nil
 }
 
 func (h *handlers) replayWebhook(ctx context.Context, in *ReplayInput) (*ReplayOutput, error) {
@@ -289,7 +289,7 @@ func (h *handlers) getDelivery(ctx context.Context, in *IDInput) (*BodyOutput[mo
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	return &BodyOutput[models.WebhookDelivery]{Body: dlv}, nil
+	return deliveryOutput(dlv), nil
 }
 
 func (h *handlers) redeliver(ctx context.Context, in *IDInput) (*BodyOutput[models.WebhookDelivery], error) {
@@ -297,5 +297,14 @@ func (h *handlers) redeliver(ctx context.Context, in *IDInput) (*BodyOutput[mode
 	if err != nil {
 		return nil, h.problem(ctx, err)
 	}
-	return &BodyOutput[models.WebhookDelivery]{Body: dlv}, nil
+	return deliveryOutput(dlv), nil
+}
+
+// deliveryOutput returns dlv as a response, with an empty list of attempts
+// rather than null for a delivery not yet attempted.
+func deliveryOutput(dlv models.WebhookDelivery) *BodyOutput[models.WebhookDelivery] {
+	if dlv.Attempts == nil {
+		dlv.Attempts = []models.WebhookAttempt{}
+	}
+	return &BodyOutput[models.WebhookDelivery]{Body: dlv}
 }

@@ -188,24 +188,29 @@ func (k *Keys) ListPage(ctx context.Context, p paging.Params) ([]models.APIKey, 
 	return page, next, nil
 }
 
-// Revoke revokes key id, after which Authenticate rejects it. Revoking a
-// revoked key keeps its first revocation time.
-func (k *Keys) Revoke(ctx context.Context, id string) (models.APIKey, error) {
+// Revoke revokes key id, after which Authenticate rejects it, and reports
+// whether this call revoked it. Revoking a revoked key changes nothing: it
+// keeps its first revocation time and writes no audit entry.
+func (k *Keys) Revoke(ctx context.Context, id string) (models.APIKey, bool, error) {
 	now := k.nowFunc().UTC().Truncate(time.Microsecond)
 	var key models.APIKey
+	var revoked bool
 	err := k.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		err := tx.Model(&models.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error
-		if err != nil {
-			return fmt.Errorf("revoke API key: %w", err)
+		res := tx.Model(&models.APIKey{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", now)
+		if res.Error != nil {
+			return fmt.Errorf("revoke API key: %w", res.Error)
 		}
-		err = tx.Take(&key, "id = ?", id).Error
+		err := tx.Take(&key, "id = ?", id).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return outpost.NotFound("API key", id)
 		}
 		if err != nil {
 			return fmt.Errorf("load API key: %w", err)
 		}
+		if revoked = res.RowsAffected == 1; !revoked {
+			return nil
+		}
 		return audit.RecordChange(ctx, tx, key.ID)
 	})
-	return key, err
+	return key, revoked, err
 }

@@ -106,6 +106,12 @@ func (s *Store) Claim(ctx context.Context, principalID, key string, requestHash 
 	return false, rec, nil
 }
 
+// Abandoned reports whether rec, an unfinished claim, is older than a
+// request may run, so that its request has presumably stopped.
+func (s *Store) Abandoned(rec Record) bool {
+	return s.nowFunc().Sub(rec.CreatedAt) >= staleClaimAfter
+}
+
 // Complete stores the response of the request that claimed key.
 func (s *Store) Complete(ctx context.Context, principalID, key string, status int, contentType string, body []byte) error {
 	err := s.db.WithContext(ctx).Model(&Record{}).

@@ -89,9 +89,13 @@ func runAPIKey(ctx context.Context, cfg Config, logger *slog.Logger, args []stri
 		if len(args) != 2 {
 			return errors.New("usage: outpost apikey revoke KEY_ID (see outpost apikey list)")
 		}
-		key, err := keys.Revoke(cliChange(ctx, "revoke-api-key", "api_key", args[1], []string{}), args[1])
+		key, revoked, err := keys.Revoke(cliChange(ctx, "revoke-api-key", "api_key", args[1], []string{}), args[1])
 		if err != nil {
 			return err
+		}
+		if !revoked {
+			fmt.Fprintf(stdout, "API key %s (%s) was already revoked at %s.\n", key.ID, key.Name, formatTime(key.RevokedAt))
+			return nil
 		}
 		logger.Info("API key revoked", slog.String("key_id", key.ID), slog.String("name", key.Name))
 		fmt.Fprintf(stdout, "Revoked API key %s (%s).\n", key.ID, key.Name)

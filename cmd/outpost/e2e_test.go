@@ -430,10 +430,15 @@ func TestAPIKeyCommands(t *testing.T) {
 	_, err = apikeys.New(db, nil).Authenticate(context.Background(), secret)
 	require.ErrorIs(t, err, apikeys.ErrInvalidKey)
 
+	out, err = cli("apikey", "revoke", id)
+	require.NoError(t, err)
+	require.Contains(t, out, "was already revoked at", "a second revocation changes nothing")
+
 	var actions []string
 	require.NoError(t, db.Model(&models.AuditEntry{}).
 		Where("actor_type = ? AND resource_id = ?", models.ActorCLI, id).Order("created_at").Pluck("action", &actions).Error)
-	require.Equal(t, []string{"create-api-key", "revoke-api-key"}, actions, "command-line changes are audited")
+	require.Equal(t, []string{"create-api-key", "revoke-api-key"}, actions,
+		"command-line changes are audited, and the second revocation, which changed nothing, is not")
 
 	_, err = cli("apikey", "revoke", "key_missing")
 	require.ErrorIs(t, err, outpost.ErrNotFound)

@@ -25,10 +25,11 @@ Commands:
   scheduler                    enqueue periodic tasks
   dev                          create the database if needed, migrate, then run api, worker and scheduler in one process
   migrate up|down|status       apply, roll back or list database migrations
-  apikey create --name NAME    create an API key and print it once, as the last line
-  apikey list                  list API keys: ID, prefix, name, creation and last use
+  apikey create --name NAME [--role admin|agent|viewer]
+                               create an API key (admin by default) and print it once, as the last line
+  apikey list                  list API keys: ID, prefix, name, role, creation, expiry, last use, revocation
   apikey revoke KEY_ID         revoke an API key at once
-  agent create --email EMAIL --name NAME [--role admin|agent|viewer]
+  agent create --email EMAIL [--name NAME] [--role admin|agent|viewer]
                                create an agent who can sign in; the password is read from
                                OUTPOST_AGENT_PASSWORD or standard input, never from a flag
   agent set-password --email EMAIL
