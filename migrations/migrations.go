@@ -7,6 +7,7 @@ import (
 	"embed"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -30,28 +31,36 @@ func Provider(db *sql.DB) (*goose.Provider, error) {
 	return p, nil
 }
 
-// Up applies every pending migration.
-func Up(ctx context.Context, db *sql.DB) error {
+// Up applies every pending migration in order and returns the names of the
+// files it applied, empty when the schema was current.
+func Up(ctx context.Context, db *sql.DB) ([]string, error) {
 	p, err := Provider(db)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply migrations: %w", err)
 	}
-	return nil
+	applied := make([]string, 0, len(results))
+	for _, r := range results {
+		applied = append(applied, filepath.Base(r.Source.Path))
+	}
+	return applied, nil
 }
 
-// Down rolls back the most recent migration.
-func Down(ctx context.Context, db *sql.DB) error {
+// Down rolls back the most recent migration and returns the name of its
+// file.
+func Down(ctx context.Context, db *sql.DB) (string, error) {
 	p, err := Provider(db)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if _, err := p.Down(ctx); err != nil {
-		return fmt.Errorf("roll back migration: %w", err)
+	r, err := p.Down(ctx)
+	if err != nil {
+		return "", fmt.Errorf("roll back migration: %w", err)
 	}
-	return nil
+	return filepath.Base(r.Source.Path), nil
 }
 
 // WriteStatus writes one line per migration with its version, state and

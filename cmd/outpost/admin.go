@@ -33,16 +33,25 @@ func runMigrate(ctx context.Context, cfg Config, logger *slog.Logger, args []str
 
 	switch args[0] {
 	case "up":
-		if err := migrations.Up(ctx, sqlDB); err != nil {
+		applied, err := migrations.Up(ctx, sqlDB)
+		if err != nil {
 			return err
 		}
-		logger.Info("migrations applied")
+		logger.Info("migrations applied", slog.Int("count", len(applied)), slog.Any("migrations", applied))
+		if len(applied) == 0 {
+			fmt.Fprintln(stdout, "The schema is current; no migration applied.")
+		}
+		for _, name := range applied {
+			fmt.Fprintln(stdout, "Applied", name)
+		}
 		return nil
 	case "down":
-		if err := migrations.Down(ctx, sqlDB); err != nil {
+		name, err := migrations.Down(ctx, sqlDB)
+		if err != nil {
 			return err
 		}
-		logger.Info("last migration rolled back")
+		logger.Info("migration rolled back", slog.String("migration", name))
+		fmt.Fprintln(stdout, "Rolled back", name)
 		return nil
 	case "status":
 		return migrations.WriteStatus(ctx, sqlDB, stdout)

@@ -101,3 +101,22 @@ func TestAgentCommands(t *testing.T) {
 		require.NotContains(t, logs.String(), secret, "a password reached the log")
 	}
 }
+
+func TestMigrateCommands(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"OUTPOST_DATABASE_URL": testenv.DatabaseURL(t, "e2e_migrate")}
+	getenv := func(k string) string { return env[k] }
+	cli := func(args ...string) string {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, getenv, nil, &stdout, &stderr)
+		require.NoError(t, err, stderr.String())
+		return stdout.String()
+	}
+
+	require.Contains(t, cli("migrate", "up"), "no migration applied", "testenv migrated the database already")
+	out := cli("migrate", "down")
+	require.Regexp(t, `^Rolled back \d{5}_\w+\.sql\n$`, out)
+	name := strings.TrimSpace(strings.TrimPrefix(out, "Rolled back "))
+	require.Equal(t, "Applied "+name+"\n", cli("migrate", "up"), "up applies what down rolled back")
+	require.Contains(t, cli("migrate", "status"), name)
+}

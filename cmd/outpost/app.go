@@ -175,7 +175,11 @@ func (a *app) prepareSchema(ctx context.Context, migrate bool) error {
 		return err
 	}
 	if migrate {
-		return migrations.Up(ctx, sqlDB)
+		applied, err := migrations.Up(ctx, sqlDB)
+		if len(applied) > 0 {
+			a.logger.Info("migrations applied", slog.Int("count", len(applied)), slog.Any("migrations", applied))
+		}
+		return err
 	}
 	p, err := migrations.Provider(sqlDB)
 	if err != nil {

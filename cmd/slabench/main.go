@@ -106,7 +106,7 @@ func run(ctx context.Context, o options, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := migrations.Up(ctx, sqlDB); err != nil {
+	if _, err := migrations.Up(ctx, sqlDB); err != nil {
 		return err
 	}
 

@@ -160,7 +160,7 @@ func freshDatabase(ctx context.Context, dsn string, logger *slog.Logger) (*gorm.
 		return nil, err
 	}
 	sqlDB, _ := db.DB()
-	if err := migrations.Up(ctx, sqlDB); err != nil {
+	if _, err := migrations.Up(ctx, sqlDB); err != nil {
 		return nil, err
 	}
 	return db, nil

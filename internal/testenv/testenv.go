@@ -75,7 +75,7 @@ func DatabaseURL(t testing.TB, name string) string {
 	}
 	defer database.Close(db)
 	sqlDB, _ := db.DB()
-	if err := migrations.Up(ctx, sqlDB); err != nil {
+	if _, err := migrations.Up(ctx, sqlDB); err != nil {
 		t.Fatalf("migrate test database: %v", err)
 	}
 	prepared[name] = dsn
