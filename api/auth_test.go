@@ -3,6 +3,7 @@ package api_test
 import (
 	"crypto/sha256"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -413,7 +414,10 @@ func TestSignInThrottle(t *testing.T) {
 	deps.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("192.0.2.0/24")}
 	_, tapi := humatest.New(t, api.Config())
 	api.Register(tapi, deps)
-	from := func(n int) string { return fmt.Sprintf("X-Forwarded-For: 198.51.100.%d, 192.0.2.1", n) }
+	// Each client is its own IPv6 /64, under a prefix random per run,
+	// because the counters in Redis outlive one run under -count.
+	run := mrand.IntN(1 << 16)
+	from := func(n int) string { return fmt.Sprintf("X-Forwarded-For: 2001:db8:%x:%x::1, 192.0.2.1", run, n) }
 	attempt := func(client int, password string) *http.Response {
 		return tapi.Post("/api/auth/login", from(client), map[string]any{"email": email, "password": password}).Result()
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -183,13 +184,15 @@ func TestSLAPolicyEndpoints(t *testing.T) {
 func TestTicketReturnsSLA(t *testing.T) {
 	t.Parallel()
 	s := startSLAServer(t)
+	// The database outlives one run under -count, so the tier is unique.
+	tier := strings.ToLower(unique("gold-api"))
 	var acc models.Account
-	s.call(t, "POST", "/api/accounts", map[string]any{"name": "Acme", "tier": "gold-api"}, 201, &acc)
-	require.Equal(t, "gold-api", acc.Tier)
+	s.call(t, "POST", "/api/accounts", map[string]any{"name": "Acme", "tier": tier}, 201, &acc)
+	require.Equal(t, tier, acc.Tier)
 	var accounts struct {
 		Data []models.Account `json:"data"`
 	}
-	s.call(t, "GET", "/api/accounts?tier=gold-api", nil, 200, &accounts)
+	s.call(t, "GET", "/api/accounts?tier="+tier, nil, 200, &accounts)
 	require.Len(t, accounts.Data, 1)
 	require.Equal(t, acc.ID, accounts.Data[0].ID)
 

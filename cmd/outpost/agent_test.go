@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"strings"
 	"testing"
 
@@ -26,55 +27,58 @@ func TestAgentCommands(t *testing.T) {
 	db := testenv.DB(t, "e2e_agent_cli")
 	sessions := auth.NewSessions(db, auth.Config{}, nil)
 	const password = "a long admin passphrase"
+	// The database outlives one run under -count, so the addresses differ
+	// between runs.
+	domain := strings.ToLower(rand.Text()[:8]) + ".example"
 
-	out, err := cli(password+"\n", "agent", "create", "--email", "Root@Support.example", "--role", "admin")
+	out, err := cli(password+"\n", "agent", "create", "--email", "Root@"+domain, "--role", "admin")
 	require.NoError(t, err)
 	require.Contains(t, out, "role admin")
-	cur, _, err := sessions.SignIn(context.Background(), "root@support.example", password, auth.Client{})
+	cur, _, err := sessions.SignIn(context.Background(), "root@"+domain, password, auth.Client{})
 	require.NoError(t, err, "the password read from standard input signs in")
 	require.Equal(t, models.RoleAdmin, cur.Agent.Role)
 	require.Equal(t, "Root", cur.Agent.Name, "the name defaults to the email's local part")
 
 	env["OUTPOST_AGENT_PASSWORD"] = "from the environment too"
-	_, err = cli("", "agent", "create", "--email", "viewer@support.example", "--name", "Vera", "--role", "viewer")
+	_, err = cli("", "agent", "create", "--email", "viewer@"+domain, "--name", "Vera", "--role", "viewer")
 	require.NoError(t, err)
-	_, _, err = sessions.SignIn(context.Background(), "viewer@support.example", "from the environment too", auth.Client{})
+	_, _, err = sessions.SignIn(context.Background(), "viewer@"+domain, "from the environment too", auth.Client{})
 	require.NoError(t, err, "OUTPOST_AGENT_PASSWORD is read first")
 	delete(env, "OUTPOST_AGENT_PASSWORD")
 
-	_, err = cli("short\n", "agent", "create", "--email", "short@support.example")
+	_, err = cli("short\n", "agent", "create", "--email", "short@"+domain)
 	require.ErrorContains(t, err, "at least 12 characters")
-	_, err = cli("", "agent", "create", "--email", "empty@support.example")
+	_, err = cli("", "agent", "create", "--email", "empty@"+domain)
 	require.ErrorContains(t, err, "OUTPOST_AGENT_PASSWORD")
-	_, err = cli(password+"\n", "agent", "create", "--email", "ROOT@support.example")
+	_, err = cli(password+"\n", "agent", "create", "--email", "ROOT@"+domain)
 	require.ErrorContains(t, err, "another agent already has this email address")
-	_, err = cli(password+"\n", "agent", "create", "--email", "Dana <dana@support.example>")
+	_, err = cli(password+"\n", "agent", "create", "--email", "Dana <dana@"+domain+">")
 	require.ErrorContains(t, err, "invalid --email")
 	_, err = cli(password+"\n", "agent", "create", "--email", "not-an-address")
 	require.ErrorContains(t, err, "invalid --email")
-	_, err = cli(password+"\n", "agent", "create", "--email", "x@support.example", "--role", "owner")
+	_, err = cli(password+"\n", "agent", "create", "--email", "x@"+domain, "--role", "owner")
 	require.ErrorContains(t, err, `invalid --role "owner"`)
 	_, err = cli(password+"\n", "agent", "create", "--password", password)
 	require.ErrorContains(t, err, "flag provided but not defined: -password", "there is no password flag")
 
 	const newPassword = "the replacement passphrase"
-	_, token, err := sessions.SignIn(context.Background(), "root@support.example", password, auth.Client{})
+	_, token, err := sessions.SignIn(context.Background(), "root@"+domain, password, auth.Client{})
 	require.NoError(t, err)
-	out, err = cli(newPassword+"\r\n", "agent", "set-password", "--email", "root@support.example")
+	out, err = cli(newPassword+"\r\n", "agent", "set-password", "--email", "root@"+domain)
 	require.NoError(t, err)
 	require.Contains(t, out, "ended their sessions")
 	_, err = sessions.Authenticate(context.Background(), token)
 	require.ErrorIs(t, err, auth.ErrInvalidSession, "setting a password ends the agent's sessions")
-	_, _, err = sessions.SignIn(context.Background(), "root@support.example", newPassword, auth.Client{})
+	_, _, err = sessions.SignIn(context.Background(), "root@"+domain, newPassword, auth.Client{})
 	require.NoError(t, err, "a CRLF line ending is not part of the password")
-	_, err = cli(newPassword+"\n", "agent", "set-password", "--email", "nobody@support.example")
+	_, err = cli(newPassword+"\n", "agent", "set-password", "--email", "nobody@"+domain)
 	require.ErrorContains(t, err, "no agent has the email address")
 
 	_, err = cli("", "agent", "list", "--json")
 	require.ErrorContains(t, err, "agent list takes no arguments")
 	_, err = cli("", "apikey", "list", "extra")
 	require.ErrorContains(t, err, "apikey list takes no arguments")
-	_, err = cli("", "agent", "create", "--email", "x@support.example", "stray")
+	_, err = cli("", "agent", "create", "--email", "x@"+domain, "stray")
 	require.ErrorContains(t, err, `unexpected arguments ["stray"]`)
 	_, err = cli("", "agent", "create", "--help")
 	require.ErrorIs(t, err, errHelpShown, "help is printed, and main exits with status 0")
@@ -82,12 +86,13 @@ func TestAgentCommands(t *testing.T) {
 
 	out, err = cli("", "agent", "list")
 	require.NoError(t, err)
-	require.Contains(t, out, "Root@Support.example")
-	require.Contains(t, out, "viewer@support.example")
+	require.Contains(t, out, "Root@"+domain)
+	require.Contains(t, out, "viewer@"+domain)
 	require.NotContains(t, out, "argon2")
 
 	var entries []models.AuditEntry
-	require.NoError(t, db.Order("created_at, id").Find(&entries).Error)
+	require.NoError(t, db.Where("resource_id IN (SELECT id FROM agents WHERE email LIKE ?)", "%@"+domain).
+		Order("created_at, id").Find(&entries).Error)
 	require.Len(t, entries, 3, "two creates and a password change")
 	for _, e := range entries {
 		require.Equal(t, models.ActorCLI, e.ActorType)
