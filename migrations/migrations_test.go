@@ -20,6 +20,9 @@ func TestAccessMigrationKeepsKeysAdmin(t *testing.T) {
 	p, err := migrations.Provider(sqlDB)
 	require.NoError(t, err)
 
+	// Each test has its own database, which outlives one run under -count.
+	_, err = sqlDB.ExecContext(ctx, `TRUNCATE api_keys CASCADE`)
+	require.NoError(t, err)
 	_, err = p.DownTo(ctx, 3)
 	require.NoError(t, err)
 	_, err = sqlDB.ExecContext(ctx, `INSERT INTO api_keys (id, name, prefix, hash, created_at)
@@ -51,6 +54,9 @@ func TestSessionsMigrationKeepsActors(t *testing.T) {
 	p, err := migrations.Provider(sqlDB)
 	require.NoError(t, err)
 
+	// Each test has its own database, which outlives one run under -count.
+	_, err = sqlDB.ExecContext(ctx, `TRUNCATE audit_log, idempotency_keys, sessions, agents, api_keys CASCADE`)
+	require.NoError(t, err)
 	_, err = p.DownTo(ctx, 6)
 	require.NoError(t, err)
 	for _, stmt := range []string{
@@ -107,6 +113,9 @@ func TestEmailNormalizationMigration(t *testing.T) {
 	p, err := migrations.Provider(sqlDB)
 	require.NoError(t, err)
 
+	// Each test has its own database, which outlives one run under -count.
+	_, err = sqlDB.ExecContext(ctx, `TRUNCATE agents CASCADE`)
+	require.NoError(t, err)
 	_, err = p.DownTo(ctx, 8)
 	require.NoError(t, err)
 	for _, stmt := range []string{
