@@ -101,7 +101,7 @@ func registerAuth(api huma.API, h *handlers) {
 		Summary:     "Sign in",
 		Description: "Checks an agent's email and password and starts a dashboard session: " +
 			"the response sets the session cookie and returns the CSRF token. " +
-			"Repeated attempts for one email address or from one address are refused with 429 for a while.",
+			"Repeated attempts for one email address or from one address are rejected with 429 for a while.",
 		Tags:         []string{"Sign-in"},
 		MaxBodyBytes: 16 << 10,
 		Errors:       []int{http.StatusUnauthorized, http.StatusTooManyRequests},

@@ -122,7 +122,7 @@ func withIdempotency(api huma.API, store *idempotency.Store, logger *slog.Logger
 	}
 }
 
-// replay answers a request whose key was claimed before: with the stored
+// replay responds to a request whose key was claimed before: with the stored
 // response, or with 422 or 409 when the request differs or still runs.
 func replay(api huma.API, ctx huma.Context, store *idempotency.Store, rec idempotency.Record, hash []byte) {
 	switch {

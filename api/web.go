@@ -25,7 +25,7 @@ var signinFiles embed.FS
 const MonitoringPath = "/monitoring"
 
 // pageSecurityPolicy is the Content-Security-Policy of the sign-in page and
-// of refusal pages: their own scripts and styles only, and no framing.
+// of rejection pages: their own scripts and styles only, and no framing.
 const pageSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " +
 	"img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
@@ -74,31 +74,31 @@ func adminOnly(deps Deps, protection *http.CrossOriginProtection, next http.Hand
 			if r.Header.Get("Authorization") != "" {
 				detail += "; it takes a signed-in session, not an API key"
 			}
-			refuse(w, r, http.StatusUnauthorized, detail)
+			reject(w, r, http.StatusUnauthorized, detail)
 			return
 		}
 		cur, err := deps.Sessions.Authenticate(r.Context(), cookie.Value)
 		if errors.Is(err, auth.ErrInvalidSession) {
-			refuse(w, r, http.StatusUnauthorized, "your session has expired or was ended; sign in again as an admin")
+			reject(w, r, http.StatusUnauthorized, "your session has expired or was ended; sign in again as an admin")
 			return
 		}
 		if err != nil {
 			deps.Logger.ErrorContext(r.Context(), "authenticate request",
 				slog.String("request_id", requestID(r.Context())), slog.String("err", err.Error()))
-			refuse(w, r, http.StatusServiceUnavailable, "authentication is unavailable; retry shortly")
+			reject(w, r, http.StatusServiceUnavailable, "authentication is unavailable; retry shortly")
 			return
 		}
 		if cur.Agent.Role != models.RoleAdmin {
-			refuse(w, r, http.StatusForbidden, "the queue monitor is for admins; your agent account has role "+string(cur.Agent.Role))
+			reject(w, r, http.StatusForbidden, "the queue monitor is for admins; your agent account has role "+string(cur.Agent.Role))
 			return
 		}
 		if !safeMethod(r.Method) {
 			if r.Header.Get("Origin") == "" && r.Header.Get("Sec-Fetch-Site") == "" {
-				refuse(w, r, http.StatusForbidden, "changes through the queue monitor must come from its pages in a browser")
+				reject(w, r, http.StatusForbidden, "changes through the queue monitor must come from its pages in a browser")
 				return
 			}
 			if err := protection.Check(r); err != nil {
-				refuse(w, r, http.StatusForbidden, crossOriginRejection)
+				reject(w, r, http.StatusForbidden, crossOriginRejection)
 				return
 			}
 		}
@@ -163,7 +163,7 @@ func monitorFailure(status int, message, requestID string) (int, string) {
 	return http.StatusInternalServerError, "the queue monitor failed; the server log has the details under request ID " + requestID
 }
 
-// problemWriter holds back a response whose status replace selects, so
+// problemWriter keeps back a response whose status replace selects, so
 // that the caller can write problem details in its place. It keeps the
 // first 4 KiB of the held-back body.
 type problemWriter struct {
@@ -233,22 +233,22 @@ func withAPIResponses(next http.Handler) http.Handler {
 	})
 }
 
-var refusalPage = template.Must(template.New("refusal").Parse(`<!doctype html>
+var rejectionPage = template.Must(template.New("rejection").Parse(`<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>{{.Title}} · Outpost</title><link rel="stylesheet" href="/signin/signin.css"></head>
 <body><main><h1>{{.Title}}</h1><p>{{.Detail}}</p><p><a href="{{.SignIn}}">Sign in</a></p></main></body>
 </html>
 `))
 
-// refuse writes an HTML page linking to the sign-in page for a request that
+// reject writes an HTML page linking to the sign-in page for a request that
 // accepts HTML, and problem details for any other request.
-func refuse(w http.ResponseWriter, r *http.Request, status int, detail string) {
+func reject(w http.ResponseWriter, r *http.Request, status int, detail string) {
 	w.Header().Set("Cache-Control", "no-store")
 	if strings.Contains(r.Header.Get("Accept"), "text/html") {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Security-Policy", pageSecurityPolicy)
 		w.WriteHeader(status)
-		_ = refusalPage.Execute(w, map[string]string{
+		_ = rejectionPage.Execute(w, map[string]string{
 			"Title":  http.StatusText(status),
 			"Detail": detail,
 			"SignIn": "/signin?next=" + url.QueryEscape(r.URL.RequestURI()),

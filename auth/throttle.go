@@ -34,7 +34,7 @@ func NewThrottle(limiter *redis_rate.Limiter) *Throttle {
 
 // Attempt counts a sign-in attempt for email from address and returns 0
 // when it may go ahead, or how long to wait when either limit is reached.
-// An attempt refused by the address limit does not count against the
+// An attempt rejected by the address limit does not count against the
 // account.
 func (t *Throttle) Attempt(ctx context.Context, email, address string) (time.Duration, error) {
 	res, err := t.limiter.Allow(ctx, addressKey(address), attemptsPerAddress)
@@ -74,14 +74,14 @@ func (t *Throttle) Succeeded(ctx context.Context, email string) error {
 }
 
 // accountKey names the counter of an email address by its hash, so that
-// Redis holds no addresses.
+// Redis stores no addresses.
 func accountKey(email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(models.NormalizeEmail(email))))
 	return "signin:account:" + hex.EncodeToString(sum[:16])
 }
 
 // addressKey names the counter of a client address. IPv6 addresses count
-// by their /64 prefix, because one client usually holds a whole /64.
+// by their /64 prefix, because one client is usually given a whole /64.
 func addressKey(address string) string {
 	if a, err := netip.ParseAddr(address); err == nil && a.Is6() && !a.Is4In6() {
 		address = netip.PrefixFrom(a, 64).Masked().String()
