@@ -141,9 +141,9 @@ func decodeAs[T any](t *testing.T, rec *httptest.ResponseRecorder, status int) T
 
 // requireProblem requires a problem-details response with status and
 // returns its body.
-func requireProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, why ...string) huma.ErrorModel {
+func requireProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, reason ...string) huma.ErrorModel {
 	t.Helper()
-	require.Equal(t, status, rec.Code, "%s body: %s", strings.Join(why, " "), rec.Body)
+	require.Equal(t, status, rec.Code, "%s body: %s", strings.Join(reason, " "), rec.Body)
 	require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
 	var p huma.ErrorModel
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &p), "body: %s", rec.Body)

@@ -151,19 +151,11 @@ func registerAuth(api huma.API, h *handlers) {
 func (h *handlers) signIn(ctx context.Context, in *SignInInput) (*SignInOutput, error) {
 	address := clientAddress(in.remoteAddr, in.forwardedFor, h.deps.TrustedProxies)
 	if h.deps.Throttle != nil {
-		callCtx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
-		wait, err := h.deps.Throttle.Attempt(callCtx, in.Body.Email, address)
-		cancel()
+		err := h.checkThrottle(ctx, address, func(ctx context.Context) (time.Duration, error) {
+			return h.deps.Throttle.Attempt(ctx, in.Body.Email, address)
+		})
 		if err != nil {
-			// Argon2id already makes each guess slow, so sign-in stays
-			// available while Redis is not.
-			h.deps.Logger.WarnContext(ctx, "sign-in throttle unavailable; attempt not counted",
-				slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
-		}
-		if wait > 0 {
-			h.deps.Logger.InfoContext(ctx, "sign-in throttled",
-				slog.String("request_id", requestID(ctx)), slog.String("address", address))
-			return nil, tooManyAttempts(wait)
+			return nil, err
 		}
 	}
 	cur, token, err := h.deps.Sessions.SignIn(ctx, in.Body.Email, in.Body.Password,
@@ -213,15 +205,11 @@ func (h *handlers) changeOwnPassword(ctx context.Context, in *ChangeOwnPasswordI
 	if h.deps.Throttle != nil {
 		// The current password is a guess like a sign-in's, so it
 		// counts against the same account limit.
-		callCtx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
-		wait, err := h.deps.Throttle.AttemptAccount(callCtx, c.Session.Agent.Email)
-		cancel()
+		err := h.checkThrottle(ctx, c.Session.Session.Address, func(ctx context.Context) (time.Duration, error) {
+			return h.deps.Throttle.AttemptAccount(ctx, c.Session.Agent.Email)
+		})
 		if err != nil {
-			h.deps.Logger.WarnContext(ctx, "sign-in throttle unavailable; attempt not counted",
-				slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
-		}
-		if wait > 0 {
-			return nil, tooManyAttempts(wait)
+			return nil, err
 		}
 	}
 	cur, token, err := h.deps.Sessions.ChangePassword(ctx, *c.Session, in.Body.CurrentPassword, in.Body.NewPassword)
@@ -247,6 +235,27 @@ func (h *handlers) setAgentPassword(ctx context.Context, in *SetAgentPasswordInp
 		return nil, h.problem(ctx, err)
 	}
 	return &BodyOutput[models.Agent]{Body: agent}, nil
+}
+
+// checkThrottle counts a password attempt from address with attempt, which
+// has rateLimitTimeout to reach Redis, and returns the 429 to send when the
+// limit is reached. When Redis fails the attempt goes on uncounted, because
+// argon2id already makes each guess slow.
+func (h *handlers) checkThrottle(ctx context.Context, address string, attempt func(context.Context) (time.Duration, error)) error {
+	callCtx, cancel := context.WithTimeout(ctx, rateLimitTimeout)
+	wait, err := attempt(callCtx)
+	cancel()
+	if err != nil {
+		h.deps.Logger.WarnContext(ctx, "sign-in throttle unavailable; attempt not counted",
+			slog.String("request_id", requestID(ctx)), slog.String("err", err.Error()))
+		return nil
+	}
+	if wait > 0 {
+		h.deps.Logger.InfoContext(ctx, "password attempt throttled",
+			slog.String("request_id", requestID(ctx)), slog.String("address", address))
+		return tooManyAttempts(wait)
+	}
+	return nil
 }
 
 // tooManyAttempts is the 429 of a throttled password check.

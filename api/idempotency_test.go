@@ -236,7 +236,7 @@ func TestIdempotentCreateAfterLostResponse(t *testing.T) {
 }
 
 // TestIdempotentCreateAfterTakeover lets a create run past the stale-claim
-// limit, so that a repeat takes its claim over and creates the record; the
+// limit, so that a repeat takes its claim over and creates the record. The
 // first create then commits late and must roll back.
 func TestIdempotentCreateAfterTakeover(t *testing.T) {
 	t.Parallel()

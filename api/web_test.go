@@ -171,7 +171,7 @@ func TestSignInPage(t *testing.T) {
 }
 
 // TestMonitoringFailuresAreProblems pauses a queue twice through the queue
-// UI, which answers the second with a plain-text 500.
+// UI, which reports the second as a plain-text 500.
 func TestMonitoringFailuresAreProblems(t *testing.T) {
 	t.Parallel()
 	s := setup(t)

@@ -18,7 +18,7 @@ import (
 type NewAgent struct {
 	Name  string
 	Email string
-	// Role is what the agent may do when signed in; empty means agent.
+	// Role is the agent's role when signed in. Empty means agent.
 	Role models.Role
 	// PasswordHash, from auth.HashPassword, lets the agent sign in; nil
 	// leaves the agent unable to sign in until a password is set.
